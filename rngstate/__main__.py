@@ -1,0 +1,5 @@
+import sys
+
+from rngstate.cli import main
+
+sys.exit(main())

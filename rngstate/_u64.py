@@ -1,0 +1,105 @@
+"""64-bit unsigned numbers as pairs of ``uint32`` words ``[high, low]``.
+
+This is the one place that turns user integers into words and the one place that does
+64-bit arithmetic on them. Working in ``uint32`` keeps the representation identical with
+``jax_enable_x64`` on or off, and keeps every value exact (no silent truncation to 32 bits).
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+U64_MOD = 2**64
+_MASK32 = 0xFFFFFFFF
+
+__all__ = ["U64_MOD", "to_words", "from_words", "add", "is_concrete"]
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds values Python can read now (not a tracer under jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _python_int(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got bool {value!r}")
+    if isinstance(value, numbers.Integral):
+        return operator.index(value)
+    raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+
+
+def to_words(value: Any, name: str, *, allow_negative: bool) -> jax.Array:
+    """Convert an integer (Python, NumPy or JAX, traced too) to ``uint32[..., 2]`` words.
+
+    Python and NumPy integers are checked exactly: they must lie in ``[0, 2**64)``, or in
+    ``[-2**63, 2**64)`` when ``allow_negative`` (negatives then wrap mod 2**64, PyTorch's rule).
+    Integer JAX/NumPy arrays are taken as they are, negatives wrapping the same way.
+
+    >>> to_words(2**40 + 5, "seed", allow_negative=True).tolist()
+    [256, 5]
+    >>> to_words(-1, "seed", allow_negative=True).tolist()
+    [4294967295, 4294967295]
+    """
+    if (
+        isinstance(value, (jax.Array, np.ndarray))
+        and np.ndim(value) > 0
+        or isinstance(value, jax.core.Tracer)
+    ):
+        return _array_to_words(value, name)
+    if isinstance(value, (jax.Array, np.ndarray)):  # concrete 0-d array: check it exactly
+        if not jnp.issubdtype(value.dtype, jnp.integer):
+            raise TypeError(f"{name} must be an integer, got an array of dtype {value.dtype}")
+        value = int(value)
+    number = _python_int(value, name)
+    low = -(2**63) if allow_negative else 0
+    if not low <= number < U64_MOD:
+        raise ValueError(f"{name} must be in [{low}, 2**64), got {number}")
+    number %= U64_MOD
+    return jnp.array([number >> 32, number & _MASK32], dtype=jnp.uint32)
+
+
+def _array_to_words(value: Any, name: str) -> jax.Array:
+    dtype = jnp.result_type(value)
+    if dtype == jnp.bool_ or not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"{name} must be an integer array, got dtype {dtype}")
+    value = jnp.asarray(value)
+    if dtype.itemsize == 8:  # only exists with jax_enable_x64
+        wide = value.astype(jnp.uint64)
+        high = (wide >> 32).astype(jnp.uint32)
+        low = (wide & _MASK32).astype(jnp.uint32)
+    else:
+        low = value.astype(jnp.uint32)  # two's complement: wraps negatives mod 2**32
+        if jnp.issubdtype(dtype, jnp.signedinteger):
+            high = jnp.where(value < 0, jnp.uint32(_MASK32), jnp.uint32(0))  # sign-extend
+        else:
+            high = jnp.zeros_like(low)
+    return jnp.stack([high, low], axis=-1)
+
+
+def from_words(words: Any) -> int:
+    """Read concrete ``uint32[2]`` words back as a Python int.
+
+    >>> from_words(to_words(2**63 + 7, "seed", allow_negative=False))
+    9223372036854775815
+    """
+    high, low = (int(w) for w in np.asarray(words, dtype=np.uint32).reshape(2))
+    return (high << 32) | low
+
+
+def add(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``(a + b) mod 2**64`` on ``uint32[..., 2]`` words, with the carry from low to high.
+
+    >>> add(to_words(2**32 - 1, "a", allow_negative=False),
+    ...     to_words(1, "b", allow_negative=False)).tolist()
+    [1, 0]
+    """
+    low = a[..., 1] + b[..., 1]
+    carry = (low < a[..., 1]).astype(jnp.uint32)
+    high = a[..., 0] + b[..., 0] + carry
+    return jnp.stack([high, low], axis=-1)

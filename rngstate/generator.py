@@ -1,0 +1,296 @@
+"""The immutable generator state ``(seed, offset)`` and its key derivation.
+
+A :class:`Generator` is a JAX pytree with two ``uint32[..., 2]`` leaves. Nothing in it is
+static, so a jitted function taking a generator compiles once whatever the seed or offset.
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rngstate import _u64
+from rngstate.threefry import threefry2x32
+
+__all__ = ["Generator", "derive_key"]
+
+_STATE_BYTES = 16
+
+
+def derive_key(seed: jax.Array, offset: jax.Array) -> jax.Array:
+    """The contract's key: ``threefry2x32_20(key=seed words, counter=offset words)``.
+
+    ``seed`` and ``offset`` are ``uint32[..., 2]`` words ``[high, low]``; the result is a
+    typed ``threefry2x32`` key array of the broadcast leading shape. For ``seed < 2**31``
+    and ``offset < 2**32`` it equals ``jax.random.fold_in(jax.random.key(seed), offset)``:
+
+    >>> import jax
+    >>> from rngstate import _u64
+    >>> k = derive_key(_u64.to_words(5, "seed", allow_negative=False),
+    ...                _u64.to_words(7, "offset", allow_negative=False))
+    >>> bool((jax.random.key_data(k) ==
+    ...       jax.random.key_data(jax.random.fold_in(jax.random.key(5), 7))).all())
+    True
+    """
+    words = threefry2x32(seed[..., 0], seed[..., 1], offset[..., 0], offset[..., 1])
+    return jax.random.wrap_key_data(jnp.stack(words, axis=-1), impl="threefry2x32")
+
+
+class Generator:
+    """An immutable random-number generator: a 64-bit ``seed`` and a 64-bit ``offset``.
+
+    Every random operation derives one key from ``(seed, offset)`` and returns the values
+    with a new generator whose offset is one further on; the old generator is unchanged.
+    It is a JAX pytree of two ``uint32[..., 2]`` arrays (``[high word, low word]``), so it
+    passes through ``jax.jit``, ``jax.vmap``, ``lax.scan`` and checkpoint libraries as data.
+
+    Args:
+      seed: an integer in ``[-2**63, 2**64)`` (negatives wrap mod 2**64, as in PyTorch), or
+        an integer JAX/NumPy array (traced too) for a batch of generators.
+      offset: an integer in ``[0, 2**64)``, or an integer array.
+
+    >>> g = Generator(seed=12)
+    >>> g
+    Generator(seed=12, offset=0)
+    >>> x, g = g.normal((2,))
+    >>> g
+    Generator(seed=12, offset=1)
+    >>> g.construct(100)
+    Generator(seed=12, offset=101)
+    """
+
+    __slots__ = ("seed", "offset")
+    seed: jax.Array
+    offset: jax.Array
+
+    def __init__(self, seed: Any = 0, offset: Any = 0) -> None:
+        seed_words = _u64.to_words(seed, "seed", allow_negative=True)
+        offset_words = _u64.to_words(offset, "offset", allow_negative=False)
+        batch = jnp.broadcast_shapes(seed_words.shape[:-1], offset_words.shape[:-1])
+        object.__setattr__(self, "seed", jnp.broadcast_to(seed_words, (*batch, 2)))
+        object.__setattr__(self, "offset", jnp.broadcast_to(offset_words, (*batch, 2)))
+
+    @classmethod
+    def from_words(cls, seed: Any, offset: Any) -> Generator:
+        """Build a generator from its leaves as they are (``uint32[..., 2]`` words), unchecked.
+
+        This is how pytree unflattening rebuilds generators; use it for leaves you got from
+        another generator.
+
+        >>> g = Generator(3, 4)
+        >>> Generator.from_words(g.seed, g.offset)
+        Generator(seed=3, offset=4)
+        """
+        self = object.__new__(cls)
+        object.__setattr__(self, "seed", seed)
+        object.__setattr__(self, "offset", offset)
+        return self
+
+    # -- immutability -------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"Generator is immutable: cannot set {name!r}; methods return a new Generator"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Generator is immutable: cannot delete {name!r}")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: name the miss and suggest the nearest op.
+        known = [n for n in dir(type(self)) if not n.startswith("_")]
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise AttributeError(f"Generator has no attribute or op {name!r}{hint}")
+
+    # -- reading the state --------------------------------------------------------------
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The leading shape of a batch of generators; ``()`` for a single one.
+
+        >>> Generator(seed=jnp.arange(4)).batch_shape
+        (4,)
+        """
+        return tuple(self.seed.shape[:-1])
+
+    def key(self) -> jax.Array:
+        """The typed ``threefry2x32`` key for the current ``(seed, offset)`` (contract §2).
+
+        >>> import jax
+        >>> jax.random.key_data(Generator(seed=0).key()).tolist()
+        [1797259609, 2579123966]
+        """
+        return derive_key(self.seed, self.offset)
+
+    def initial_seed(self) -> int:
+        """The seed as a Python int in ``[0, 2**64)`` (MindSpore / PyTorch name).
+
+        >>> Generator(seed=-1).initial_seed()
+        18446744073709551615
+        """
+        self._require_single_concrete("initial_seed")
+        return _u64.from_words(self.seed)
+
+    def get_state(self) -> jax.Array:
+        """The state as ``uint8[..., 16]``: seed, then offset, each a little-endian u64.
+
+        The byte layout of MindSpore 2.x ``Generator.get_state()`` and of a PyTorch CUDA
+        generator state, so either can be loaded with :meth:`set_state`.
+
+        >>> Generator(seed=1, offset=2).get_state().tolist()
+        [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]
+        """
+        shifts = jnp.arange(0, 32, 8, dtype=jnp.uint32)
+
+        def little_endian(words: jax.Array) -> jax.Array:
+            low_high = jnp.stack([words[..., 1], words[..., 0]], axis=-1)  # low word first
+            octets = (low_high[..., None] >> shifts) & jnp.uint32(0xFF)
+            return octets.reshape(*words.shape[:-1], 8).astype(jnp.uint8)
+
+        return jnp.concatenate([little_endian(self.seed), little_endian(self.offset)], -1)
+
+    # -- new generators -----------------------------------------------------------------
+
+    def construct(self, step: Any = 1) -> Generator:
+        """A generator with the offset advanced by ``step`` (mod 2**64), the seed kept.
+
+        ``step`` is a Python int in ``[0, 2**64)`` or an integer array (traced too).
+
+        >>> Generator(seed=1, offset=2**64 - 1).construct(2)
+        Generator(seed=1, offset=1)
+        """
+        step_words = _u64.to_words(step, "step", allow_negative=False)
+        return Generator.from_words(self.seed, _u64.add(self.offset, step_words))
+
+    def manual_seed(self, seed: Any) -> Generator:
+        """A generator with a new seed and offset 0 (PyTorch / MindSpore name).
+
+        >>> Generator(seed=1, offset=9).manual_seed(7)
+        Generator(seed=7, offset=0)
+        """
+        return Generator(seed=seed)
+
+    def reseed(self) -> Generator:
+        """A generator with a fresh 64-bit seed from OS entropy and offset 0.
+
+        MindSpore and PyTorch call this ``seed()``; here ``seed`` is the state leaf, so the
+        method has its own name (the module function :func:`rngstate.seed` keeps the name).
+
+        >>> g = Generator().reseed()
+        >>> g.offset.tolist(), 0 <= g.initial_seed() < 2**64
+        ([0, 0], True)
+        """
+        return Generator(seed=secrets.randbits(64))
+
+    def set_state(self, state: Any) -> Generator:
+        """A generator from a saved state: ``uint8[16]`` bytes or a ``(seed, offset)`` pair.
+
+        The bytes are those of :meth:`get_state` (seed then offset, little-endian u64s, as
+        MindSpore 2.x and PyTorch CUDA generators store them). A pair is MindSpore 1.x style.
+
+        >>> g = Generator(seed=2**40 + 5, offset=3)
+        >>> Generator().set_state(g.get_state())
+        Generator(seed=1099511627781, offset=3)
+        >>> Generator().set_state((9, 4))
+        Generator(seed=9, offset=4)
+        """
+        if isinstance(state, tuple) and len(state) == 2:
+            return Generator(seed=state[0], offset=state[1])
+        if isinstance(state, (list, tuple)):
+            raise ValueError(
+                "state must be uint8[16] (seed then offset, little-endian u64) or a "
+                f"(seed, offset) pair; got a {type(state).__name__} of length {len(state)}"
+            )
+        if not isinstance(state, (jax.Array, np.ndarray)):
+            raise ValueError(
+                "state must be uint8[16] (seed then offset, little-endian u64) or a "
+                f"(seed, offset) pair; got {type(state).__name__}"
+            )
+        if state.dtype != jnp.uint8 or state.ndim < 1 or state.shape[-1] != _STATE_BYTES:
+            raise ValueError(
+                "state must be uint8[..., 16] (seed then offset, little-endian u64); "
+                f"got {state.dtype}{list(state.shape)}"
+            )
+        octets = jnp.asarray(state, jnp.uint32).reshape(*state.shape[:-1], 4, 4)
+        words = (octets << jnp.arange(0, 32, 8, dtype=jnp.uint32)).sum(-1, dtype=jnp.uint32)
+        # words: [seed lo, seed hi, offset lo, offset hi]
+        seed = jnp.stack([words[..., 1], words[..., 0]], axis=-1)
+        offset = jnp.stack([words[..., 3], words[..., 2]], axis=-1)
+        return Generator.from_words(seed, offset)
+
+    def spawn(self, n: int) -> tuple[Generator, Generator]:
+        """``n`` independent child generators, and this generator advanced by one.
+
+        The children's seeds are the key data of ``jax.random.split(self.key(), n)`` and
+        their offsets are 0; they come as one batched generator of batch shape ``(n,)``,
+        ready for ``jax.vmap``.
+
+        >>> kids, g = Generator(seed=1).spawn(4)
+        >>> kids.batch_shape, g
+        ((4,), Generator(seed=1, offset=1))
+        """
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"n must be a Python int, got {type(n).__name__}")
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        keys = self.key().reshape(-1)
+        children = jax.vmap(lambda k: jax.random.key_data(jax.random.split(k, int(n))))(keys)
+        seeds = children.reshape(*self.batch_shape, int(n), 2)
+        return Generator.from_words(seeds, jnp.zeros_like(seeds)), self.construct(1)
+
+    # -- value semantics ----------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Generator):
+            return NotImplemented
+        return bool(
+            self.seed.shape == other.seed.shape
+            and jnp.array_equal(self.seed, other.seed)
+            and jnp.array_equal(self.offset, other.offset)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays; equal values, no identity
+
+    def __repr__(self) -> str:
+        if self.batch_shape == () and _u64.is_concrete(self.seed) and _u64.is_concrete(self.offset):
+            return (
+                f"Generator(seed={_u64.from_words(self.seed)}, "
+                f"offset={_u64.from_words(self.offset)})"
+            )
+        return f"Generator(seed={_describe(self.seed)}, offset={_describe(self.offset)})"
+
+    def _require_single_concrete(self, what: str) -> None:
+        if not (_u64.is_concrete(self.seed) and _u64.is_concrete(self.offset)):
+            raise TypeError(
+                f"{what}() reads the state as Python values and cannot run inside "
+                "jit/vmap/grad; use the .seed and .offset arrays there"
+            )
+        if self.batch_shape:
+            raise ValueError(
+                f"{what}() needs a single generator, got batch shape {self.batch_shape}"
+            )
+
+
+def _describe(leaf: Any) -> str:
+    dtype = getattr(leaf, "dtype", type(leaf).__name__)
+    return f"{dtype}{list(getattr(leaf, 'shape', ()))}"
+
+
+jax.tree_util.register_pytree_with_keys(
+    Generator,
+    lambda g: (
+        (
+            (jax.tree_util.GetAttrKey("seed"), g.seed),
+            (jax.tree_util.GetAttrKey("offset"), g.offset),
+        ),
+        None,
+    ),
+    lambda _, leaves: Generator.from_words(*leaves),
+    flatten_func=lambda g: ((g.seed, g.offset), None),
+)
