@@ -25,15 +25,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.typing import ArrayLike
 
-from rngstate import _u64
+from rngstate import _u64, fast
+from rngstate._dropout import dropout_sampler as _dropout_sampler
 from rngstate.generator import Generator, derive_key
 
 # jax.random functions that take a key but are not samplers: they make or reshape keys.
 _NOT_SAMPLERS = frozenset({"fold_in", "split", "clone", "key_data", "key_impl"})
-
-RealArray = ArrayLike  # jax.random's name for a real-valued array argument
 
 _ONE = np.array([0, 1], dtype=np.uint32)  # the offset step of one operation, as u64 words
 
@@ -186,8 +184,11 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
             f"{name}() samples from one generator; got a batch of shape {gen.batch_shape}. "
             "Map over the batch with jax.vmap."
         )
-    static, dynamic = op[1].split(op[1].bind(args, kwargs))
-    values, offset = _sample_and_advance(op, static, gen.seed, gen.offset, dynamic)
+    arguments = op[1].bind(args, kwargs)
+    static, dynamic = op[1].split(arguments)
+    # The fast path is chosen here, outside the jit, so the choice keys its compile cache.
+    chosen = (fast.select(name, op[0], arguments), op[1])
+    values, offset = _sample_and_advance(chosen, static, gen.seed, gen.offset, dynamic)
     return values, Generator.from_words(gen.seed, offset)
 
 
@@ -225,15 +226,6 @@ def make_op(name: str, sampler: Callable[..., Any]) -> Callable[..., tuple[Any, 
         + inspect.cleandoc(sampler.__doc__ or "")
     )
     return op
-
-
-def _dropout_sampler(key: jax.Array, x: ArrayLike, rate: RealArray) -> jax.Array:
-    x = jnp.asarray(x)
-    keep_prob = 1.0 - rate
-    keep = jax.random.bernoulli(key, keep_prob, x.shape)
-    # rate == 1 keeps nothing; guard the division so the kept-nothing case has no inf/nan.
-    scaled = x / jnp.where(keep_prob > 0, keep_prob, 1.0).astype(x.dtype)
-    return jnp.where(keep, scaled, jnp.zeros_like(x))
 
 
 def dropout(
