@@ -120,9 +120,12 @@ def _add_deterministic_flags() -> None:
 
 
 def _index(value: int, name: str) -> int:
-    number = _u64.to_int(value, name, allow_negative=False)
-    if number >= _WORD:
-        raise ValueError(f"{name} must be in [0, 2**32), got {number}")
+    try:
+        number = _u64.to_int(value, name, allow_negative=False)
+    except ValueError:
+        number = -1
+    if not 0 <= number < _WORD:
+        raise ValueError(f"{name} must be in [0, 2**32), got {value}")
     return number
 
 
