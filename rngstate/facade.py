@@ -47,22 +47,6 @@ from rngstate import _u64
 from rngstate.generator import Generator
 from rngstate.threefry import hash_u64
 
-__all__ = [
-    "manual_seed",
-    "seed",
-    "initial_seed",
-    "get_rng_state",
-    "set_rng_state",
-    "default_generator",
-    "fork_rng",
-    "set_seed",
-    "get_seed",
-    "capture",
-    "restore",
-    "stream_seed",
-    "SNAPSHOT_VERSION",
-]
-
 SNAPSHOT_VERSION = 1
 """The layout version written into every :func:`capture` snapshot."""
 
