@@ -7,8 +7,9 @@
 ((3, 4), Generator(seed=1099511627781, offset=1))
 """
 
-from rngstate import random
+from rngstate import init, random
+from rngstate.checkpoint import CheckpointError, load, save
 from rngstate.generator import Generator, derive_key
 
-__all__ = ["Generator", "derive_key", "random"]
+__all__ = ["CheckpointError", "Generator", "derive_key", "init", "load", "random", "save"]
 __version__ = "0.1.0"
