@@ -303,9 +303,7 @@ class Generator:
                 ) from None
             tag = _STREAM_DOMAIN_INT
         tag_words = _u64.to_words(tag, "tag", allow_negative=False)
-        domain = threefry2x32(tag_words[0], tag_words[1], self.seed[..., 0], self.seed[..., 1])
-        words = threefry2x32(domain[0], domain[1], name_words[..., 0], name_words[..., 1])
-        seed = jnp.stack(words, axis=-1)
+        seed = _stream_seed(self.seed, tag_words, name_words)
         return Generator.from_words(seed, jnp.zeros_like(seed))
 
     # -- value semantics ----------------------------------------------------------------
@@ -339,6 +337,12 @@ class Generator:
             raise ValueError(
                 f"{what}() needs a single generator, got batch shape {self.batch_shape}"
             )
+
+
+@jax.jit  # one dispatch instead of two eager 20-round hashes; inlined under an outer jit
+def _stream_seed(seed: jax.Array, tag: jax.Array, name: jax.Array) -> jax.Array:
+    domain = threefry2x32(tag[0], tag[1], seed[..., 0], seed[..., 1])
+    return jnp.stack(threefry2x32(domain[0], domain[1], name[..., 0], name[..., 1]), axis=-1)
 
 
 def _describe(leaf: Any) -> str:

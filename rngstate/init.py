@@ -54,6 +54,7 @@ __all__ = [
 
 Shape = Sequence[int]
 DType = Any
+RealArray = random.RealArray  # the annotation make_op traces instead of compiling in
 
 
 class Initializer(Protocol):
@@ -79,7 +80,7 @@ def compute_fans(shape: Shape, in_axis: int = -2, out_axis: int = -1) -> tuple[i
     >>> compute_fans((32, 16, 3, 3), in_axis=1, out_axis=0)  # the same kernel, PyTorch layout
     (144, 288)
     """
-    shape = tuple(int(d) for d in shape)
+    shape = _shape(shape)
     if len(shape) < 2:
         raise ValueError(
             f"shape must have at least 2 dimensions to compute fans, got {shape}; "
@@ -165,20 +166,81 @@ def _non_negative(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be >= 0, got {value}")
 
 
+# Each initializer is one op of rngstate.random's kind (make_op): the draw and the arithmetic
+# on it run in one compiled dispatch, which also makes the weights bit-identical whether an
+# initializer is called eagerly or inside the user's jit. Parameters annotated RealArray are
+# traced (no recompiling per value); the others are part of what is compiled.
+
+
+def _scaled_sampler(
+    key: jax.Array,
+    shape: Shape,
+    dtype: DType,
+    distribution: str,
+    scale: RealArray,
+    shift: RealArray,
+) -> jax.Array:
+    """``U(-1, 1)`` or ``N(0, 1)`` values, times ``scale``, plus ``shift``."""
+    if distribution == "uniform":
+        values = jax.random.uniform(key, _flat(shape), dtype, -1.0)
+    else:
+        values = jax.random.normal(key, _flat(shape), dtype)
+    return values.reshape(shape) * jnp.asarray(scale, dtype) + jnp.asarray(shift, dtype)
+
+
+def _flat(shape: Shape) -> tuple[int]:
+    # jax.random lays its bits out in row-major order, so drawing flat and reshaping gives
+    # the values of drawing `shape` directly (the tests compare with jax.nn.initializers on a
+    # conv kernel), while XLA:CPU compiles a flat draw several times faster than a rank-4 one.
+    return (math.prod(shape),)
+
+
+def _truncated_sampler(
+    key: jax.Array,
+    shape: Shape,
+    dtype: DType,
+    mean: RealArray,
+    std: RealArray,
+    lower: RealArray,
+    upper: RealArray,
+) -> jax.Array:
+    """``N(mean, std**2)`` truncated to ``[lower, upper]``; clipped so rounding stays inside."""
+    bounds = (lower - mean) / std, (upper - mean) / std
+    z = jax.random.truncated_normal(key, *bounds, _flat(shape), dtype).reshape(shape)
+    values = z * jnp.asarray(std, dtype) + jnp.asarray(mean, dtype)
+    return jnp.clip(values, jnp.asarray(lower, dtype), jnp.asarray(upper, dtype))
+
+
+def _orthogonal_sampler(
+    key: jax.Array, shape: Shape, dtype: DType, column_axis: int, gain: RealArray
+) -> jax.Array:
+    """``jax.nn.initializers.orthogonal``'s construction: orthonormal along ``column_axis``."""
+    n_cols = shape[column_axis]
+    n_rows = math.prod(shape) // n_cols if n_cols else 0
+    matrix = jax.random.orthogonal(key, n_rows, (), dtype, n_cols)
+    rest = tuple(d for i, d in enumerate(shape) if i != column_axis % len(shape))
+    weight = jnp.moveaxis(matrix.reshape(*rest, n_cols), -1, column_axis)
+    return weight * jnp.asarray(gain, dtype)
+
+
+_scaled_op = random.make_op("scaled", _scaled_sampler)
+_truncated_op = random.make_op("truncated", _truncated_sampler)
+_orthogonal_op = random.make_op("orthogonal", _orthogonal_sampler)
+
+
 def _scaled(
     gen: Generator, shape: Shape, dtype: DType, distribution: str, variance: float
 ) -> tuple[jax.Array, Generator]:
     """Zero-mean values of ``variance``: ``U(-1, 1) * sqrt(3 var)`` or ``N(0, 1) * sqrt(var)``.
 
-    The same arithmetic as ``jax.nn.initializers.variance_scaling``, so the two agree to
-    rounding for the same key.
+    The arithmetic of ``jax.nn.initializers.variance_scaling``: the two agree to rounding.
     """
-    dtype = _float_dtype(dtype)
-    if distribution == "uniform":
-        values, gen = random.uniform(gen, shape, dtype, -1.0)
-        return values * jnp.asarray(math.sqrt(3.0 * variance), dtype), gen
-    values, gen = random.normal(gen, shape, dtype)
-    return values * jnp.asarray(math.sqrt(variance), dtype), gen
+    scale = math.sqrt(3.0 * variance if distribution == "uniform" else variance)
+    return _scaled_op(gen, _shape(shape), _float_dtype(dtype), distribution, scale, 0.0)
+
+
+def _shape(shape: Shape) -> tuple[int, ...]:
+    return tuple(int(d) for d in shape)
 
 
 # -- the initializers ----------------------------------------------------------------------
@@ -212,8 +274,7 @@ def normal(
     ((3,), [0, 1])
     """
     _non_negative("std", std)
-    values, gen = random.normal(gen, shape, _float_dtype(dtype))
-    return values * jnp.asarray(std, values.dtype) + jnp.asarray(mean, values.dtype), gen
+    return _scaled_op(gen, _shape(shape), _float_dtype(dtype), "normal", std, mean)
 
 
 def truncated_normal(
@@ -241,10 +302,7 @@ def truncated_normal(
     dtype = _float_dtype(dtype)
     if all(isinstance(v, (int, float, np.number)) for v in (lower, upper)) and not lower < upper:
         raise ValueError(f"lower must be < upper, got lower={lower}, upper={upper}")
-    values, gen = random.truncated_normal(
-        gen, (lower - mean) / std, (upper - mean) / std, shape, dtype
-    )
-    return values * jnp.asarray(std, dtype) + jnp.asarray(mean, dtype), gen
+    return _truncated_op(gen, _shape(shape), dtype, mean, std, lower, upper)
 
 
 def xavier_uniform(
@@ -403,17 +461,12 @@ def orthogonal(
     """
     _non_negative("gain", gain)
     dtype = _float_dtype(dtype)
-    shape = tuple(int(d) for d in shape)
+    shape = _shape(shape)
     if len(shape) < 2:
         raise ValueError(f"shape must have at least 2 dimensions, got {shape}")
     if not -len(shape) <= column_axis < len(shape):
         raise ValueError(f"column_axis must be in [{-len(shape)}, {len(shape)}), got {column_axis}")
-    n_cols = shape[column_axis]
-    n_rows = math.prod(shape) // n_cols if n_cols else 0
-    matrix, gen = random.orthogonal(gen, n_rows, (), dtype, n_cols)
-    rest = tuple(d for i, d in enumerate(shape) if i != column_axis % len(shape))
-    weight = jnp.moveaxis(matrix.reshape(*rest, n_cols), -1, column_axis)
-    return weight * jnp.asarray(gain, dtype), gen
+    return _orthogonal_op(gen, shape, dtype, column_axis, gain)
 
 
 glorot_uniform = xavier_uniform
