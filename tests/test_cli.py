@@ -20,7 +20,7 @@ BLOCK = 2**20
 
 
 def library_words(seed: int, offset: int, count: int) -> np.ndarray:
-    """The words `bits` promises: bits(Generator(seed, offset + i), (2**20,), uint32), i = 0, 1, ..."""
+    """What `bits` promises: bits(Generator(seed, offset + i), (2**20,), uint32), i = 0, 1, ..."""
     blocks, i = [], 0
     while sum(b.size for b in blocks) < count:
         words, _ = rs.random.bits(rs.Generator(seed, offset + i), (BLOCK,), jnp.uint32)

@@ -261,3 +261,12 @@ def test_bridge_round_trip():
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call(rs.Generator(0))
+
+
+def test_retracing_with_new_static_shapes_under_jit():
+    # Initializers pass Python scalars (scales) to ops; a jitted caller retraced for a new
+    # shape must keep working on its second call (no value cached from an earlier trace).
+    make = jax.jit(lambda gen, n: init.kaiming_uniform(gen, (n, 4))[0], static_argnums=1)
+    gen = rs.Generator(17)
+    for n in (3, 3, 5, 5):
+        np.testing.assert_array_equal(make(gen, n), init.kaiming_uniform(gen, (n, 4))[0])
