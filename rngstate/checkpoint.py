@@ -253,12 +253,13 @@ def _fsync_directory(directory: str) -> None:
 def save(path: str | os.PathLike[str], tree: Any) -> None:
     """Write ``tree`` to ``path`` atomically: after a crash it holds the old file or the new.
 
-    ``tree`` is any nesting of dicts, lists and tuples whose leaves are :class:`Generator`
-    s, JAX or NumPy arrays (any dtype, bfloat16 too), typed JAX keys, NumPy scalars, or
-    plain ``None`` / ``bool`` / ``int`` / ``float`` / ``str``; a ``capture()`` snapshot is
-    such a tree. The file is written exactly at ``path`` (no suffix is added). The data go
-    to a temporary file in the same directory, which is flushed, fsynced and renamed over
-    ``path``; then the directory is fsynced, so the rename itself survives a power cut.
+    ``tree`` is any nesting of dicts, lists and tuples whose leaves are generators
+    (:class:`Generator`, batched too), JAX or NumPy arrays (any dtype, bfloat16 too), typed
+    JAX keys, NumPy scalars, or plain ``None`` / ``bool`` / ``int`` / ``float`` / ``str``;
+    a ``capture()`` snapshot is such a tree. The file is written exactly at ``path`` (no
+    suffix is added). The data go to a temporary file in the same directory, which is
+    flushed, fsynced and renamed over ``path``; then the directory is fsynced, so the rename
+    itself survives a power cut.
 
     Raises ``TypeError`` naming the place of anything it cannot store, before touching disk.
 

@@ -313,10 +313,8 @@ def _report(
             _say(f"               {place}")
         _say("  verdict      NOT REPRODUCIBLE: resuming from the checkpoint changed the run")
         return 1
-    _say(
-        f"  resumed run  final loss {losses[-1]!r} and all {leaves} leaves (parameters, "
-        "momentum, losses, generators) identical bit for bit"
-    )
+    _say(f"  resumed run  final loss {losses[-1]!r} and all {leaves} leaves of the state")
+    _say("               (parameters, momentum, losses, generators) identical bit for bit")
     _say("  verdict      REPRODUCIBLE: the resumed run equals the uninterrupted one")
     return 0
 

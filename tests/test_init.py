@@ -145,7 +145,9 @@ def test_agrees_with_jax_variance_scaling(ours, scale, mode, distribution, kwarg
     gen = rs.Generator(12, offset=3)
     shape = (24, 16)
     mine, next_gen = ours(gen, shape, **kwargs)
-    reference = jax.nn.initializers.variance_scaling(scale, mode, distribution)(gen.key(), shape)
+    reference = jax.nn.initializers.variance_scaling(scale, mode, distribution)(
+        gen.key(), shape, jnp.float32
+    )
     np.testing.assert_allclose(mine, reference, rtol=2e-6, atol=1e-7)
     assert next_gen == gen.construct(1)
 
@@ -155,7 +157,9 @@ def test_agrees_with_jax_on_a_conv_kernel():
     gen = rs.Generator(12, offset=3)
     shape = (3, 3, 8, 16)
     mine, _ = init.kaiming_normal(gen, shape)
-    reference = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")(gen.key(), shape)
+    reference = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")(
+        gen.key(), shape, jnp.float32
+    )
     np.testing.assert_allclose(mine, reference, rtol=2e-6, atol=1e-7)
 
 
@@ -169,7 +173,7 @@ def test_orthogonal(shape, column_axis):
     gram = matrix.T @ matrix if rows >= cols else matrix @ matrix.T
     np.testing.assert_allclose(gram, gain**2 * np.eye(min(rows, cols)), atol=1e-5)
     if shape == SMALL:
-        reference = jax.nn.initializers.orthogonal(gain, column_axis)(gen.key(), shape)
+        reference = jax.nn.initializers.orthogonal(gain, column_axis)(gen.key(), shape, jnp.float32)
         np.testing.assert_allclose(w, reference, atol=1e-6)
 
 
