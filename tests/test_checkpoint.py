@@ -398,9 +398,6 @@ def test_a_second_process_resumes_bit_for_bit(tmp_path):
     assert second_half["gen"] == uninterrupted["gen"]
 
 
-@pytest.mark.skipif(
-    not hasattr(rs, "capture"), reason="the stateful facade (capture/restore) is not merged yet"
-)
 def test_a_captured_snapshot_survives_a_checkpoint(tmp_path):
     import random
 
