@@ -11,10 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-RealArray = ArrayLike  # jax.random's name for a real-valued array argument
 
-
-def dropout_sampler(key: jax.Array, x: ArrayLike, rate: RealArray) -> jax.Array:
+def dropout_sampler(key: jax.Array, x: ArrayLike, rate: ArrayLike) -> jax.Array:
     """Inverted dropout of ``x`` with the mask ``jax.random.bernoulli(key, 1 - rate, x.shape)``.
 
     The parameter annotations mark ``x`` and ``rate`` as values, so Python numbers passed

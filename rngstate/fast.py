@@ -262,7 +262,8 @@ def _same_bits(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def _check(op: str, dtype: str, sampler: Callable[..., Any]) -> str:
+def _check(op: str, dtype: str) -> str:
+    sampler = _reference(op)
     try:
         # Concrete evaluation even when the first use is inside a user's jit/vmap/scan trace.
         with jax.core.eval_context():
@@ -285,13 +286,13 @@ def _check(op: str, dtype: str, sampler: Callable[..., Any]) -> str:
     return FALLBACK
 
 
-def _verified(op: str, dtype: str, sampler: Callable[..., Any]) -> bool:
+def _verified(op: str, dtype: str) -> bool:
     state = _status.get((op, dtype))
     if state is None:
         with _status_lock:
             state = _status.get((op, dtype))
             if state is None:
-                state = _status[(op, dtype)] = _check(op, dtype, sampler)
+                state = _status[(op, dtype)] = _check(op, dtype)
     return state == VERIFIED
 
 
@@ -314,22 +315,25 @@ def _dtype_of(op: str, arguments: Mapping[str, Any]) -> str | None:
     return name if name in dtypes else None
 
 
-def select(op: str, sampler: Callable[..., Any], arguments: Mapping[str, Any]) -> Callable:
-    """The sampler to run for one call: the fast one when it is on, covers it and is verified.
+def select(sampler: Callable[..., Any], op: str, arguments: Mapping[str, Any]) -> Callable:
+    """The sampler to run for one call: its fast version when that is on and serves the call.
 
-    ``sampler`` is the op's ``jax.random`` sampler and ``arguments`` the call's arguments
-    by name. Otherwise returns ``sampler`` itself.
+    ``sampler`` draws with the ``jax.random`` op ``op`` called with ``arguments`` (by
+    name). Its fast version (:func:`fast_sampler`) is returned when the fast path is
+    enabled, ``jax_threefry_partitionable`` is on, :data:`COVERED` has ``op`` in the call's
+    dtype, and that (op, dtype) is verified (checked now on first use). Otherwise
+    ``sampler`` itself.
 
     >>> import jax
-    >>> select("uniform", jax.random.uniform, {"shape": (2,), "dtype": None}).__name__
+    >>> select(jax.random.uniform, "uniform", {"shape": (2,), "dtype": None}).__name__
     'fast_uniform'
-    >>> select("gamma", jax.random.gamma, {"a": 1.0}).__name__
+    >>> select(jax.random.gamma, "gamma", {"a": 1.0}).__name__
     'gamma'
     """
     if not _enabled or not jax.config.jax_threefry_partitionable:
         return sampler
     dtype = _dtype_of(op, arguments)
-    if dtype is None or not _verified(op, dtype, sampler):
+    if dtype is None or not _verified(op, dtype):
         return sampler
     return fast_sampler(sampler)
 
@@ -346,7 +350,7 @@ def verify(ops: tuple[str, ...] | None = None) -> dict[str, str]:
     for op in COVERED if ops is None else ops:
         for dtype in COVERED[op]:
             if x64 or not dtype.endswith("64"):
-                _verified(op, dtype, _reference(op))
+                _verified(op, dtype)
     return status()
 
 

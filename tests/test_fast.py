@@ -353,3 +353,33 @@ def test_verify_reports_every_covered_pair(monkeypatch):
     assert report["bits[uint64]"] == "untested"  # 64-bit needs x64
     assert report["normal[float32]"] == "untested"
     assert set(report) == {f"{op}[{d}]" for op, ds in fast.COVERED.items() for d in ds}
+
+
+# -- the other entry points ---------------------------------------------------------------
+
+
+def test_initializers_take_the_fast_path():
+    gen = rs.Generator(seed=SEED, offset=OFFSET)
+    for init in (rs.init.kaiming_uniform, rs.init.xavier_normal, rs.init.truncated_normal):
+        assert uses_fast_path(lambda g, init=init: init(g, (16, 8))[0], gen), init.__name__
+    # N(0, 1) times 1 plus 0 is jax.random.normal's draw exactly (the tests of rngstate.init
+    # compare every initializer with jax.nn.initializers).
+    w, _ = rs.init.normal(gen, (6, 5))
+    assert_same_bits(w, jax.random.normal(reference_key(SEED, OFFSET), (6, 5)))
+
+
+def test_stateful_ops_take_the_fast_path(monkeypatch):
+    chosen = []
+    select = fast.select
+
+    def spy(sampler, op, arguments):
+        picked = select(sampler, op, arguments)
+        chosen.append(picked.__name__)
+        return picked
+
+    monkeypatch.setattr(fast, "select", spy)
+    with rs.fork_rng():
+        rs.manual_seed(SEED)
+        x = rs.ops.normal((4, 3))
+    assert chosen == ["fast_normal"]
+    assert_same_bits(x, jax.random.normal(reference_key(SEED, 0), (4, 3)))
