@@ -338,18 +338,21 @@ def select(sampler: Callable[..., Any], op: str, arguments: Mapping[str, Any]) -
     return fast_sampler(sampler)
 
 
-def verify(ops: tuple[str, ...] | None = None) -> dict[str, str]:
-    """Check now every covered (op, dtype) usable in this process; returns :func:`status`.
+def verify(
+    ops: tuple[str, ...] | None = None, dtypes: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """Check now the covered (op, dtype) pairs usable in this process; returns :func:`status`.
 
-    64-bit dtypes are checked only with ``jax_enable_x64`` on.
+    ``ops`` and ``dtypes`` narrow the pairs (default: all); 64-bit dtypes are checked only
+    with ``jax_enable_x64`` on.
 
-    >>> verify(("bits",))["bits[uint32]"]
+    >>> verify(("bits",), ("uint8", "uint64"))["bits[uint8]"]
     'verified'
     """
     x64 = jax.config.jax_enable_x64
     for op in COVERED if ops is None else ops:
         for dtype in COVERED[op]:
-            if x64 or not dtype.endswith("64"):
+            if (dtypes is None or dtype in dtypes) and (x64 or not dtype.endswith("64")):
                 _verified(op, dtype)
     return status()
 

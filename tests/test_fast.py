@@ -383,3 +383,17 @@ def test_stateful_ops_take_the_fast_path(monkeypatch):
         x = rs.ops.normal((4, 3))
     assert chosen == ["fast_normal"]
     assert_same_bits(x, jax.random.normal(reference_key(SEED, 0), (4, 3)))
+
+
+def test_doctor_lists_each_fast_op(monkeypatch):
+    from rngstate import selfcheck
+
+    monkeypatch.setattr(fast, "_status", {("gumbel", "float16"): "fallback"})
+    lines = selfcheck.fast_path_lines()
+    assert lines[0].startswith("fast path  on")
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(fast.COVERED)
+    assert "verified: float32; fallback: float16; untested: bfloat16 float64" in rows["gumbel"]
+    assert "verified: int32 uint32; untested: int8" in rows["randint"]
+    with fast.disabled():
+        assert selfcheck.fast_path_lines()[0].startswith("fast path  off")
