@@ -62,81 +62,76 @@ def rows(n: int) -> dict[str, dict[str, Draw]]:
     x = jnp.ones((n,), jnp.float32)
     x_np = np.ones((n,), np.float32)
     x_torch = torch and torch.ones(n)
-    r = rs.random
+    r = {op: getattr(rs.random, op) for op in rs.random.OP_NAMES}
 
     def raw_dropout(k: jax.Array, x: jax.Array) -> jax.Array:
         keep = jax.random.bernoulli(k, 0.9, x.shape)
         return jnp.where(keep, x / 0.9, 0.0)
 
     raw_dropout_jit = jax.jit(raw_dropout)
+
+    def both(op: str, *args: Any) -> dict[str, Draw]:
+        """Raw ``jax.random.<op>(key, *args)`` and ``rs.random.<op>(gen, *args)``."""
+        raw = getattr(jax.random, op)
+        return {"jax.random": lambda: raw(key, *args), "rngstate": _threaded(r[op], *args)}
+
     table: dict[str, dict[str, Draw | None]] = {
         "bits u32": {
-            "jax.random": lambda: jax.random.bits(key, (n,), jnp.uint32),
-            "rngstate": _threaded(r.bits, (n,), jnp.uint32),
+            **both("bits", (n,), jnp.uint32),
             "numpy": lambda: rng.integers(0, 2**32, n, dtype=np.uint32),
             "torch": torch
             and (lambda: torch.randint(-(2**31), 2**31 - 1, (n,), dtype=torch.int32)),
         },
         "bits u8": {
-            "jax.random": lambda: jax.random.bits(key, (n,), jnp.uint8),
-            "rngstate": _threaded(r.bits, (n,), jnp.uint8),
+            **both("bits", (n,), jnp.uint8),
             "numpy": lambda: rng.integers(0, 256, n, dtype=np.uint8),
             "torch": torch and (lambda: torch.randint(0, 256, (n,), dtype=torch.uint8)),
         },
         "uniform f32": {
-            "jax.random": lambda: jax.random.uniform(key, (n,)),
-            "rngstate": _threaded(r.uniform, (n,)),
+            **both("uniform", (n,)),
             "numpy": lambda: rng.random(n, dtype=np.float32),
             "torch": torch and (lambda: torch.rand(n)),
         },
         "uniform bf16": {
-            "jax.random": lambda: jax.random.uniform(key, (n,), jnp.bfloat16),
-            "rngstate": _threaded(r.uniform, (n,), jnp.bfloat16),
+            **both("uniform", (n,), jnp.bfloat16),
             "torch": torch and (lambda: torch.rand(n, dtype=torch.bfloat16)),
         },
         "normal f32": {
-            "jax.random": lambda: jax.random.normal(key, (n,)),
-            "rngstate": _threaded(r.normal, (n,)),
+            **both("normal", (n,)),
             "numpy": lambda: rng.standard_normal(n, dtype=np.float32),
             "torch": torch and (lambda: torch.randn(n)),
         },
         "truncated_normal f32": {
-            "jax.random": lambda: jax.random.truncated_normal(key, -2.0, 2.0, (n,)),
-            "rngstate": _threaded(r.truncated_normal, -2.0, 2.0, (n,)),
+            **both("truncated_normal", -2.0, 2.0, (n,)),
             "torch": torch and (lambda: torch.nn.init.trunc_normal_(torch.empty(n), a=-2.0, b=2.0)),
         },
         "bernoulli f32": {
-            "jax.random": lambda: jax.random.bernoulli(key, 0.3, (n,)),
-            "rngstate": _threaded(r.bernoulli, 0.3, (n,)),
+            **both("bernoulli", 0.3, (n,)),
             "numpy": lambda: rng.random(n, dtype=np.float32) < 0.3,
             "torch": torch and (lambda: torch.rand(n) < 0.3),
         },
         "dropout f32": {
             "jax.random": lambda: raw_dropout_jit(key, x),
-            "rngstate": _threaded(r.dropout, x, 0.1),
+            "rngstate": _threaded(r["dropout"], x, 0.1),
             "numpy": lambda: np.where(rng.random(n, dtype=np.float32) < 0.9, x_np / 0.9, 0.0),
             "torch": torch and (lambda: torch.nn.functional.dropout(x_torch, 0.1, training=True)),
         },
         "randint i32": {
-            "jax.random": lambda: jax.random.randint(key, (n,), 0, 1000),
-            "rngstate": _threaded(r.randint, (n,), 0, 1000),
+            **both("randint", (n,), 0, 1000),
             "numpy": lambda: rng.integers(0, 1000, n, dtype=np.int32),
             "torch": torch and (lambda: torch.randint(0, 1000, (n,), dtype=torch.int32)),
         },
         "exponential f32": {
-            "jax.random": lambda: jax.random.exponential(key, (n,)),
-            "rngstate": _threaded(r.exponential, (n,)),
+            **both("exponential", (n,)),
             "numpy": lambda: rng.standard_exponential(n, dtype=np.float32),
             "torch": torch and (lambda: torch.empty(n).exponential_()),
         },
         "gumbel f32": {
-            "jax.random": lambda: jax.random.gumbel(key, (n,)),
-            "rngstate": _threaded(r.gumbel, (n,)),
+            **both("gumbel", (n,)),
             "numpy": lambda: rng.gumbel(size=n),
         },
         "laplace f32": {
-            "jax.random": lambda: jax.random.laplace(key, (n,)),
-            "rngstate": _threaded(r.laplace, (n,)),
+            **both("laplace", (n,)),
             "numpy": lambda: rng.laplace(size=n),
         },
     }
