@@ -6,7 +6,6 @@ import pathlib
 
 import jax
 import pytest
-from hypothesis import settings
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -20,9 +19,3 @@ def reference_key(seed: int, offset: int) -> jax.Array:
 @pytest.fixture
 def shared_dir() -> pathlib.Path:
     return SHARED
-
-
-# Hypothesis's per-example deadline is a timing assert: on a loaded 2-core machine a first
-# call that compiles takes longer than 200 ms and the test fails for no fault of the code.
-settings.register_profile("rngstate", deadline=None)
-settings.load_profile("rngstate")
