@@ -16,11 +16,11 @@ demo: $(STAMP)
 	$(PY) -m rngstate demo
 
 test: $(STAMP)
-	$(PY) -m ruff check rngstate tests benchmarks
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check rngstate tests benchmarks
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
