@@ -116,9 +116,7 @@ def table_for(cases: list[tuple[int, int]]) -> dict[str, Any]:
     """
     rows = []
     for seed, offset in cases:
-        per_flag = {
-            _flag_name(flag): current_values(seed, offset, flag) for flag in (True, False)
-        }
+        per_flag = {_flag_name(flag): current_values(seed, offset, flag) for flag in (True, False)}
         key = per_flag[_flag_name(True)]["key"]
         for values in per_flag.values():
             del values["key"]

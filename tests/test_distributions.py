@@ -165,23 +165,13 @@ def _categorical_probs(k: int) -> np.ndarray:
     return w / w.sum()
 
 
-def _ordered(n: int, k: int) -> dict[tuple[int, ...], int]:
-    return {p: i for i, p in enumerate(permutations(range(n), k))}
-
-
-def _index_of_arrangements(n: int, k: int, rows: np.ndarray) -> np.ndarray:
-    index = _ordered(n, k)
+def _arrangements(op: Callable[[rs.Generator], Any], g: rs.Generator, n: int, k: int):
+    """Index (into all ordered k-of-n arrangements) of ``op`` at N // 8 consecutive offsets,
+    one draw per offset as a user's loop would make them."""
+    gens = rs.Generator(g.initial_seed(), jnp.arange(N // 8, dtype=jnp.uint32))
+    rows = np.asarray(jax.vmap(op)(gens))
+    index = {p: i for i, p in enumerate(permutations(range(n), k))}
     return np.array([index[tuple(r)] for r in rows.tolist()])
-
-
-def _batched(op: Callable[[rs.Generator], Any], count: int) -> Callable[[rs.Generator], Any]:
-    """``count`` draws of ``op``, one per offset of the generator (as a user's loop would)."""
-
-    def draw(g: rs.Generator):
-        gens = rs.Generator(g.initial_seed(), jnp.arange(count, dtype=jnp.uint32))
-        return jax.vmap(op)(gens)
-
-    return draw
 
 
 PERM_N = 5
@@ -229,16 +219,14 @@ DISCRETE: list[Case] = [
     ),
     Case(
         "multinomial-10-marginal",
-        lambda g: rs.random.multinomial(g, 10.0, jnp.array([0.2, 0.3, 0.5]), shape=(N, 3))[0][
-            :, 1
-        ],
+        lambda g: rs.random.multinomial(g, 10.0, jnp.array([0.2, 0.3, 0.5]), shape=(N, 3))[0][:, 1],
         stats.binom(10, 0.3),
     ),
     Case(
         "multinomial-100-marginal",
-        lambda g: rs.random.multinomial(
-            g, 100.0, jnp.asarray(_categorical_probs(6)), shape=(N, 6)
-        )[0][:, 5],
+        lambda g: rs.random.multinomial(g, 100.0, jnp.asarray(_categorical_probs(6)), shape=(N, 6))[
+            0
+        ][:, 5],
         stats.binom(100, _categorical_probs(6)[5]),
     ),
     Case(
@@ -249,23 +237,18 @@ DISCRETE: list[Case] = [
     Case("choice-replace-uniform", _first("choice", 7, (N,)), np.full(7, 1 / 7)),
     Case(
         "choice-no-replace-arrangements",
-        lambda g: _index_of_arrangements(
+        lambda g: _arrangements(
+            lambda one: rs.random.choice(one, CHOICE_N, (CHOICE_K,), False)[0],
+            g,
             CHOICE_N,
             CHOICE_K,
-            np.asarray(
-                _batched(lambda one: rs.random.choice(one, CHOICE_N, (CHOICE_K,), False)[0], N // 8)(
-                    g
-                )
-            ),
         ),
         np.full(math.perm(CHOICE_N, CHOICE_K), 1 / math.perm(CHOICE_N, CHOICE_K)),
     ),
     Case(
         "permutation-arrangements",
-        lambda g: _index_of_arrangements(
-            PERM_N,
-            PERM_N,
-            np.asarray(_batched(lambda one: rs.random.permutation(one, PERM_N)[0], N // 8)(g)),
+        lambda g: _arrangements(
+            lambda one: rs.random.permutation(one, PERM_N)[0], g, PERM_N, PERM_N
         ),
         np.full(math.factorial(PERM_N), 1 / math.factorial(PERM_N)),
     ),

@@ -42,19 +42,22 @@ def _spawned(seed: int, which: tuple[int, int]) -> tuple[rs.Generator, rs.Genera
     return pick[0], pick[1]
 
 
-S, O = 20261121, 5
+SEED, OFFSET = 20261121, 5
 # Pairs of generators whose streams (N words of one bits call each) must look unrelated.
 PAIRS: dict[str, Callable[[], tuple[rs.Generator, rs.Generator]]] = {
-    "adjacent-offsets": lambda: (rs.Generator(S, O), rs.Generator(S, O + 1)),
-    "adjacent-seeds": lambda: (rs.Generator(S, O), rs.Generator(S + 1, O)),
-    "seed-offset-diagonal": lambda: (rs.Generator(S, O + 1), rs.Generator(S + 1, O)),
-    "spawned-siblings": lambda: _spawned(S, (0, 1)),
-    "spawned-first-and-last-of-8": lambda: _spawned(S, (0, 7)),
-    "parent-and-child": lambda: (rs.Generator(S).construct(1), _spawned(S, (0, 1))[0]),
-    "seed-crosses-32-bits": lambda: (rs.Generator(2**32 - 1, O), rs.Generator(2**32, O)),
-    "offset-crosses-32-bits": lambda: (rs.Generator(S, 2**32 - 1), rs.Generator(S, 2**32)),
-    "seed-wraps-64-bits": lambda: (rs.Generator(2**64 - 1, O), rs.Generator(0, O)),
-    "offset-wraps-64-bits": lambda: (rs.Generator(S, 2**64 - 1), rs.Generator(S, 0)),
+    "adjacent-offsets": lambda: (rs.Generator(SEED, OFFSET), rs.Generator(SEED, OFFSET + 1)),
+    "adjacent-seeds": lambda: (rs.Generator(SEED, OFFSET), rs.Generator(SEED + 1, OFFSET)),
+    "seed-offset-diagonal": lambda: (
+        rs.Generator(SEED, OFFSET + 1),
+        rs.Generator(SEED + 1, OFFSET),
+    ),
+    "spawned-siblings": lambda: _spawned(SEED, (0, 1)),
+    "spawned-first-and-last-of-8": lambda: _spawned(SEED, (0, 7)),
+    "parent-and-child": lambda: (rs.Generator(SEED).construct(1), _spawned(SEED, (0, 1))[0]),
+    "seed-crosses-32-bits": lambda: (rs.Generator(2**32 - 1, OFFSET), rs.Generator(2**32, OFFSET)),
+    "offset-crosses-32-bits": lambda: (rs.Generator(SEED, 2**32 - 1), rs.Generator(SEED, 2**32)),
+    "seed-wraps-64-bits": lambda: (rs.Generator(2**64 - 1, OFFSET), rs.Generator(0, OFFSET)),
+    "offset-wraps-64-bits": lambda: (rs.Generator(SEED, 2**64 - 1), rs.Generator(SEED, 0)),
     "high-words-diagonal": lambda: (
         rs.Generator(2**63, 2**40 + 1),
         rs.Generator(2**63 + 1, 2**40),
@@ -96,10 +99,10 @@ def _across_siblings(seed: int):
 
 # Sequences of first words over many generators in a row, as lag-one pairs.
 ACROSS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
-    "across-seeds": lambda: _across(2**32 - N // 2, 1, O, 0),
-    "across-offsets": lambda: _across(S, 0, 2**32 - N // 2, 1),
+    "across-seeds": lambda: _across(2**32 - N // 2, 1, OFFSET, 0),
+    "across-offsets": lambda: _across(SEED, 0, 2**32 - N // 2, 1),
     "across-seed-offset-diagonal": lambda: _across_diagonal(2**64 - N // 2, 2**40),
-    "across-spawned-siblings": lambda: _across_siblings(S),
+    "across-spawned-siblings": lambda: _across_siblings(SEED),
 }
 
 STATISTICS_PER_CASE = 2  # Pearson and chi-square p-values; the 64-bit check is exact
@@ -148,8 +151,8 @@ def test_first_values_of_neighbouring_generators_are_unrelated(name: str):
 
 
 def test_the_checks_catch_a_correlated_or_shifted_stream():
-    a = _words(rs.Generator(S, O))
-    noise = _words(rs.Generator(S, O + 1))
+    a = _words(rs.Generator(SEED, OFFSET))
+    noise = _words(rs.Generator(SEED, OFFSET + 1))
     # Mixing 5% of a stream into another is caught by the correlation bound ...
     mixed = (0.05 * _uniforms(a) + 0.95 * _uniforms(noise)) * 2**32
     with pytest.raises(AssertionError, match="correlation"):

@@ -31,7 +31,8 @@ PATH = Path(golden.__file__).with_name("golden.json")
 def main() -> int:
     table = golden.table_for(CASES)
     if PATH.exists():
-        broken = [m for flag in (True, False) for m in golden.mismatches(flag, golden.STABLE_FIELDS)]
+        flags = (True, False)
+        broken = [m for f in flags for m in golden.mismatches(f, golden.STABLE_FIELDS)]
         if broken:
             print("the key derivation or bits changed; refusing to rewrite:", *broken, sep="\n")
             return 1

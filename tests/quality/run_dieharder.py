@@ -79,6 +79,7 @@ def subset_args() -> list[list[str]]:
     runs += [["-d", str(SUBSET["rgb_bitdist"]), "-n", str(n)] for n in RGB_BITDIST_NTUPLES]
     return runs
 
+
 STREAM_DOC = {
     "single-seed": "`rngstate bits --seed S`: block i = bits(Generator(S, i), (2**20,), uint32)",
     "seeds-8": "word 8n+j = word n of `rngstate bits --seed S+j`, j = 0..7 "
@@ -218,8 +219,21 @@ def _minutes(start: str | None, end: str | None) -> str:
 
 
 def _table_only(text: str) -> str:
-    """The dieharder output without the header lines this script adds."""
-    return "\n".join(line for line in text.splitlines() if not line.startswith("# ")).strip()
+    """The dieharder output without this script's header lines and with dieharder's banner
+    (printed again by every ``-d`` run of a subset) shown once."""
+    kept, banner_seen = [], False
+    for line in text.splitlines():
+        if line.startswith("# "):
+            continue
+        is_banner = line.startswith("#===") or "dieharder version" in line
+        is_banner |= "rng_name" in line or "test_name" in line or line.startswith("stdin_input")
+        if is_banner and banner_seen and not line.startswith("stdin_input"):
+            continue
+        if line.startswith("stdin_input") and banner_seen:
+            continue
+        banner_seen |= "test_name" in line
+        kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def report(paths: list[Path], out: Path = REPORT) -> str:
@@ -235,6 +249,13 @@ def report(paths: list[Path], out: Path = REPORT) -> str:
         "or p > 1 - 1e-6 (dieharder's own rules). With about 100+ p-values per battery, "
         "roughly one WEAK per battery is expected by chance; every WEAK is rerun on "
         "another seed below.",
+        "",
+        "The statistical checks that run with `make test` on every change are "
+        "`tests/test_distributions.py` (every sampler against its scipy distribution, "
+        "Kolmogorov-Smirnov or chi-square, Bonferroni-corrected, fixed seeds) and "
+        "`tests/test_stream_independence.py` (adjacent seeds and offsets, `(s, o+1)` against "
+        "`(s+1, o)`, spawned siblings and 64-bit boundaries: Pearson correlation, 2-D "
+        "chi-square, no repeated 64-bit block). This page holds the external battery.",
         "",
         "## Streams",
         "",
