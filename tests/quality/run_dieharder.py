@@ -219,19 +219,16 @@ def _minutes(start: str | None, end: str | None) -> str:
 
 
 def _table_only(text: str) -> str:
-    """The dieharder output without this script's header lines and with dieharder's banner
-    (printed again by every ``-d`` run of a subset) shown once."""
-    kept, banner_seen = [], False
+    """The dieharder output without this script's header lines, and with dieharder's banner
+    (printed again by every ``-d`` run of a subset) shown only before the first result."""
+    kept, results_seen = [], False
     for line in text.splitlines():
-        if line.startswith("# "):
+        banner = line.startswith(("#===", "stdin_input")) or any(
+            word in line for word in ("dieharder version", "rng_name", "test_name")
+        )
+        if line.startswith(("# stream:", "# start:", "# end:")) or (banner and results_seen):
             continue
-        is_banner = line.startswith("#===") or "dieharder version" in line
-        is_banner |= "rng_name" in line or "test_name" in line or line.startswith("stdin_input")
-        if is_banner and banner_seen and not line.startswith("stdin_input"):
-            continue
-        if line.startswith("stdin_input") and banner_seen:
-            continue
-        banner_seen |= "test_name" in line
+        results_seen |= bool(_ROW.match(line))
         kept.append(line)
     return "\n".join(kept).strip()
 
@@ -307,7 +304,7 @@ def report(paths: list[Path], out: Path = REPORT) -> str:
         lines += [
             f"### {r['stream']}, seed {r['seed']}, {r['battery']}",
             "",
-            f"Log `{r['path'].relative_to(ROOT)}`, started {r['start']}, "
+            f"Log `build/quality/{r['path'].name}`, started {r['start']}, "
             f"ended {r['end'] or '(not finished)'}.",
             "",
             "```",
