@@ -139,13 +139,19 @@ def _ensure_dieharder() -> str:
 
 
 def _pipe_into_dieharder(stream: str, seed: int, dieharder_args: list[str], log) -> None:
+    command = ["dieharder", *dieharder_args, "-g", STDIN_RAW]
+    log.write(
+        f"# command: python tests/quality/run_dieharder.py stream {stream} --seed {seed} "
+        f"| {shlex.join(command)}\n"
+    )
+    log.flush()
     producer = subprocess.Popen(
         [sys.executable, __file__, "stream", stream, "--seed", str(seed)],
         stdout=subprocess.PIPE,
     )
     try:
         subprocess.run(
-            ["dieharder", *dieharder_args, "-g", STDIN_RAW],
+            command,
             stdin=producer.stdout,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -197,6 +203,7 @@ def parse(path: Path) -> dict:
     start = re.search(r"# start: (\S+)", text)
     end = re.search(r"# end: (\S+)", text)
     head = re.match(r"# stream: (\S+)\s+seed: (\d+)\s+battery: (\S+)", text)
+    commands = re.findall(r"^# command: (.*)$", text, flags=re.MULTILINE)
     return {
         "path": path,
         "text": text,
@@ -205,6 +212,7 @@ def parse(path: Path) -> dict:
         "stream": head.group(1) if head else path.stem,
         "seed": int(head.group(2)) if head else None,
         "battery": head.group(3) if head else "?",
+        "commands": commands,
         "start": start.group(1) if start else None,
         "end": end.group(1) if end else None,
     }
@@ -226,7 +234,8 @@ def _table_only(text: str) -> str:
         banner = line.startswith(("#===", "stdin_input")) or any(
             word in line for word in ("dieharder version", "rng_name", "test_name")
         )
-        if line.startswith(("# stream:", "# start:", "# end:")) or (banner and results_seen):
+        ours = line.startswith(("# stream:", "# start:", "# end:", "# command:"))
+        if ours or (banner and results_seen):
             continue
         results_seen |= bool(_ROW.match(line))
         kept.append(line)
@@ -243,9 +252,9 @@ def report(paths: list[Path], out: Path = REPORT) -> str:
         "[dieharder](https://webhome.phy.duke.edu/~rgb/General/dieharder.php) "
         f"{_dieharder_version(runs)} reading raw words from stdin (`-g {STDIN_RAW}`). "
         "A test is PASSED for 0.005 <= p <= 0.995, WEAK outside that, FAILED for p < 1e-6 "
-        "or p > 1 - 1e-6 (dieharder's own rules). With about 100+ p-values per battery, "
-        "roughly one WEAK per battery is expected by chance; every WEAK is rerun on "
-        "another seed below.",
+        "or p > 1 - 1e-6 (dieharder's own rules). A good generator gives a WEAK for 1% of "
+        "p-values by chance: about one in a full battery of ~114 p-values, three or more in "
+        "about one battery in ten. Every WEAK is rerun on another seed below.",
         "",
         "The statistical checks that run with `make test` on every change are "
         "`tests/test_distributions.py` (every sampler against its scipy distribution, "
@@ -305,7 +314,10 @@ def report(paths: list[Path], out: Path = REPORT) -> str:
             f"### {r['stream']}, seed {r['seed']}, {r['battery']}",
             "",
             f"Log `build/quality/{r['path'].name}`, started {r['start']}, "
-            f"ended {r['end'] or '(not finished)'}.",
+            f"ended {r['end'] or '(not finished)'}. "
+            + ("Commands:" if len(r["commands"]) > 1 else "Command:"),
+            "",
+            *[f"    {c}" for c in r["commands"]],
             "",
             "```",
             _table_only(r["text"]),
