@@ -104,7 +104,10 @@ def _scalar_as_array(kind: type, value: Any, x64: bool) -> jax.Array:
     # compiled program and its values are the same. `kind` and `x64` keep 1, 1.0 and True
     # (equal as dict keys) and the two precisions apart.
     del kind, x64
-    return jnp.asarray(value)
+    # Made concrete even when first met inside a user's jit: a cached tracer would leak
+    # into every later trace ("Execution supplied 0 arguments but ... expected N").
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(value)
 
 
 def _traced(value: Any) -> Any:
