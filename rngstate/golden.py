@@ -72,7 +72,10 @@ def current_values(seed: int, offset: int, partitionable: bool | None = None) ->
             "bits_u32": _hex_words(rs.random.bits(gen, (COUNT,), jnp.uint32)[0]),
             "uniform_f32": _hex_words(rs.random.uniform(gen, (COUNT,), jnp.float32)[0]),
             "normal_f32": _hex_words(rs.random.normal(gen, (COUNT,), jnp.float32)[0]),
-            "randint_0_100": [int(v) for v in rs.random.randint(gen, (COUNT,), 0, 100)[0]],
+            # int32 explicitly: under x64 the default int64 draws differently.
+            "randint_0_100": [
+                int(v) for v in rs.random.randint(gen, (COUNT,), 0, 100, jnp.int32)[0]
+            ],
         }
     return values
 
@@ -130,7 +133,7 @@ def table_for(cases: list[tuple[int, int]]) -> dict[str, Any]:
             "bits_u32": "rngstate.random.bits(gen, (4,), jnp.uint32), hex",
             "uniform_f32": "rngstate.random.uniform(gen, (4,), jnp.float32), hex bit patterns",
             "normal_f32": "rngstate.random.normal(gen, (4,), jnp.float32), hex bit patterns",
-            "randint_0_100": "rngstate.random.randint(gen, (4,), 0, 100)",
+            "randint_0_100": "rngstate.random.randint(gen, (4,), 0, 100, jnp.int32)",
         },
         "cases": rows,
     }

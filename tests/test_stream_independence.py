@@ -1,7 +1,8 @@
 """Streams that sit next to each other share nothing a test can see.
 
 For each pair of neighbouring generators (adjacent offsets, adjacent seeds, the aliasing pair
-``(s, o+1)`` / ``(s+1, o)``, spawned siblings, the 32- and 64-bit word boundaries) the words
+``(s, o+1)`` / ``(s+1, o)``, spawned siblings, named streams, the 32- and 64-bit word
+boundaries) the words
 of ``bits`` are compared:
 
 - Pearson correlation of the paired uniforms: ``|r| * sqrt(n)`` is below the normal quantile;
@@ -58,6 +59,26 @@ PAIRS: dict[str, Callable[[], tuple[rs.Generator, rs.Generator]]] = {
     "offset-crosses-32-bits": lambda: (rs.Generator(SEED, 2**32 - 1), rs.Generator(SEED, 2**32)),
     "seed-wraps-64-bits": lambda: (rs.Generator(2**64 - 1, OFFSET), rs.Generator(0, OFFSET)),
     "offset-wraps-64-bits": lambda: (rs.Generator(SEED, 2**64 - 1), rs.Generator(SEED, 0)),
+    "named-streams-adjacent-ints": lambda: (
+        rs.Generator(SEED).stream(0),
+        rs.Generator(SEED).stream(1),
+    ),
+    "named-streams-adjacent-strs": lambda: (
+        rs.Generator(SEED).stream("layer/0"),
+        rs.Generator(SEED).stream("layer/1"),
+    ),
+    "named-stream-int-and-str": lambda: (
+        rs.Generator(SEED).stream(7),
+        rs.Generator(SEED).stream("7"),
+    ),
+    "named-stream-and-parent": lambda: (
+        rs.Generator(SEED, OFFSET),
+        rs.Generator(SEED, OFFSET).stream("params"),
+    ),
+    "named-streams-of-adjacent-seeds": lambda: (
+        rs.Generator(SEED).stream("params"),
+        rs.Generator(SEED + 1).stream("params"),
+    ),
     "high-words-diagonal": lambda: (
         rs.Generator(2**63, 2**40 + 1),
         rs.Generator(2**63 + 1, 2**40),
@@ -97,12 +118,22 @@ def _across_siblings(seed: int):
     return words[:-1], words[1:]
 
 
+def _across_named_streams(seed: int):
+    # Streams 0, 1, 2, ... of one parent (the integer names a user gives layers or workers).
+    parent = rs.Generator(seed)
+    names = jnp.arange(N + 1, dtype=jnp.uint32)
+    words = jax.vmap(lambda i: rs.random.bits(parent.stream(i), (), jnp.uint32)[0])(names)
+    words = np.asarray(words, dtype=np.uint64)
+    return words[:-1], words[1:]
+
+
 # Sequences of first words over many generators in a row, as lag-one pairs.
 ACROSS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
     "across-seeds": lambda: _across(2**32 - N // 2, 1, OFFSET, 0),
     "across-offsets": lambda: _across(SEED, 0, 2**32 - N // 2, 1),
     "across-seed-offset-diagonal": lambda: _across_diagonal(2**64 - N // 2, 2**40),
     "across-spawned-siblings": lambda: _across_siblings(SEED),
+    "across-named-int-streams": lambda: _across_named_streams(SEED),
 }
 
 STATISTICS_PER_CASE = 2  # Pearson and chi-square p-values; the 64-bit check is exact

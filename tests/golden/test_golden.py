@@ -14,7 +14,7 @@ import pytest
 from conftest import reference_key
 from jax.extend.random import threefry_2x32
 
-from rngstate import golden
+from rngstate import golden, selfcheck
 
 CASES = golden.pinned_table()["cases"]
 FLAGS = [True, False]
@@ -70,3 +70,19 @@ def test_a_changed_value_is_reported(monkeypatch):
     monkeypatch.setattr(golden, "pinned_table", lambda: altered)
     found = golden.mismatches(fields=("key",))
     assert len(found) == 1 and f"seed={altered['cases'][2]['seed']}" in found[0]
+
+
+def test_doctor_checks_the_golden_values():
+    [result] = selfcheck.run_checks(["golden values"])
+    assert result.passed, result.detail
+
+
+def test_a_moved_sampler_value_fails_the_doctor_check_and_says_why(monkeypatch):
+    table = golden.pinned_table()
+    altered = {**table, "cases": [dict(c) for c in table["cases"]]}
+    case = altered["cases"][0] = {**altered["cases"][0]}
+    flag = f"threefry_partitionable={jax.config.jax_threefry_partitionable}"
+    case["values"] = {**case["values"], flag: {**case["values"][flag], "normal_f32": ["0x0"] * 4}}
+    monkeypatch.setattr(golden, "pinned_table", lambda: altered)
+    [result] = selfcheck.run_checks(["golden values"])
+    assert not result.passed and "keys and bits match" in result.detail

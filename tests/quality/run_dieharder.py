@@ -260,7 +260,8 @@ def report(paths: list[Path], out: Path = REPORT) -> str:
         "`tests/test_distributions.py` (every sampler against its scipy distribution, "
         "Kolmogorov-Smirnov or chi-square, Bonferroni-corrected, fixed seeds) and "
         "`tests/test_stream_independence.py` (adjacent seeds and offsets, `(s, o+1)` against "
-        "`(s+1, o)`, spawned siblings and 64-bit boundaries: Pearson correlation, 2-D "
+        "`(s+1, o)`, spawned siblings, named streams and 64-bit boundaries: Pearson "
+        "correlation, 2-D "
         "chi-square, no repeated 64-bit block). This page holds the external battery.",
         "",
         "## Streams",
