@@ -176,9 +176,15 @@ class Generator:
 
         >>> Generator(seed=1, offset=2**64 - 1).construct(2)
         Generator(seed=1, offset=1)
+        >>> Generator(seed=1).construct(jnp.arange(3)).batch_shape
+        (3,)
         """
         step_words = _u64.to_words(step, "step", allow_negative=False)
-        return Generator.from_words(self.seed, _u64.add(self.offset, step_words))
+        offset = _u64.add(self.offset, step_words)
+        # A batch of steps makes a batch of generators: both leaves get the batch shape, so
+        # the result maps under jax.vmap like any other batch.
+        seed = jnp.broadcast_to(self.seed, offset.shape)
+        return Generator.from_words(seed, offset)
 
     def manual_seed(self, seed: Any) -> Generator:
         """A generator with a new seed and offset 0 (PyTorch / MindSpore name).

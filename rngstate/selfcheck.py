@@ -163,7 +163,7 @@ def fast_path_lines() -> list[str]:
 def format_report(
     env: list[tuple[str, str]], results: list[CheckResult], more: tuple[str, ...] = ()
 ) -> str:
-    """The text of ``rngstate doctor``: the environment, then one PASS/FAIL line per check.
+    """The text of ``rngstate doctor``: the environment, ``more`` lines, a line per check.
 
     >>> print(format_report([("jax", "0.5")], [CheckResult("demo", True, "ok")]))
     rngstate doctor: reproducibility report for this machine
@@ -273,6 +273,30 @@ def _pinned_draws() -> str:
     for op, expected in PINNED_DRAWS[partitionable].items():
         assert got[op] == expected, f"{op}: got {got[op]}, pinned {expected}"
     return f"bits, permutation, randint (jax_threefry_partitionable={partitionable})"
+
+
+@register("golden values")
+def _golden_values() -> str:
+    """The pinned keys and first draws of rngstate/golden.json (docs/stability.md)."""
+    from rngstate import golden
+
+    flag = jax.config.jax_threefry_partitionable
+    stable = golden.mismatches(fields=golden.STABLE_FIELDS)
+    if stable:
+        raise AssertionError(
+            f"the key derivation or bits differ from the pinned values ({len(stable)}); "
+            f"this installation is broken: {stable[0]}"
+        )
+    moved = golden.mismatches(fields=golden.SAMPLER_FIELDS)
+    if moved:
+        pinned_jax = golden.pinned_table()["pinned_with"]["jax"]
+        raise AssertionError(
+            f"{len(moved)} sampler values differ from those pinned with JAX {pinned_jax} "
+            f"(this is JAX {jax.__version__}; keys and bits match): a JAX upgrade changed a "
+            f"sampler, see docs/stability.md: {moved[0]}"
+        )
+    cases = len(golden.pinned_table()["cases"])
+    return f"{cases} pinned (seed, offset) pairs match (threefry_partitionable={flag})"
 
 
 @register("named streams")

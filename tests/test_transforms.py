@@ -74,3 +74,11 @@ def test_grad_through_a_sample_with_a_generator_argument():
     gen = rs.Generator(seed=4)
     grad = jax.grad(loss)(jnp.ones(3), gen)
     np.testing.assert_array_equal(grad, jax.random.normal(reference_key(4, 0), (3,)))
+
+
+def test_construct_with_a_batch_of_steps_makes_a_batch_that_vmaps():
+    gens = rs.Generator(seed=7, offset=2).construct(jnp.arange(4, dtype=jnp.uint32))
+    assert gens.seed.shape == gens.offset.shape == (4, 2)
+    values, _ = jax.vmap(lambda g: g.uniform((2,)))(gens)
+    for i in range(4):
+        np.testing.assert_array_equal(values[i], jax.random.uniform(reference_key(7, 2 + i), (2,)))
