@@ -28,6 +28,7 @@ fast path off.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -298,21 +299,32 @@ def _verified(op: str, dtype: str) -> bool:
 
 def _dtype_of(op: str, arguments: Mapping[str, Any]) -> str | None:
     """The dtype an op call samples in, if the fast path covers it; else None."""
-    dtypes = COVERED.get(op)
-    if dtypes is None:
+    if op not in COVERED:
         return None
+    if op in _DTYPE_ARGUMENT:
+        value = arguments.get(_DTYPE_ARGUMENT[op])
+        requested = getattr(value, "dtype", None)
+        if requested is None:
+            requested = type(value)  # a Python scalar: its type, canonicalized as JAX does
+    else:
+        requested = arguments.get("dtype")
+        if requested is None:
+            requested = _DEFAULT_DTYPE.get(op, np.float64)
     try:
-        if op in _DTYPE_ARGUMENT:
-            dtype = jnp.result_type(arguments[_DTYPE_ARGUMENT[op]])
-        else:
-            requested = arguments.get("dtype")
-            if requested is None:
-                requested = _DEFAULT_DTYPE.get(op, np.float64)
-            dtype = jax.dtypes.canonicalize_dtype(requested)
-    except (TypeError, ValueError, KeyError):
+        return _covered_name(op, requested, bool(jax.config.jax_enable_x64))
+    except TypeError:  # unhashable: not a dtype
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _covered_name(op: str, requested: Any, x64: bool) -> str | None:
+    # Cached: canonicalizing a dtype costs several microseconds, a fifth of a small draw.
+    del x64  # part of the cache key: canonical dtypes differ with it
+    try:
+        name = np.dtype(jax.dtypes.canonicalize_dtype(requested)).name
+    except (TypeError, ValueError):
         return None  # jax.random will report the bad argument itself
-    name = np.dtype(dtype).name
-    return name if name in dtypes else None
+    return name if name in COVERED[op] else None
 
 
 def select(sampler: Callable[..., Any], op: str, arguments: Mapping[str, Any]) -> Callable:
