@@ -10,7 +10,8 @@ The values are ``jax.random``'s by construction: the fast sampler of an op is th
 is threefry in every respect (seed, split, fold_in) except that ``random_bits`` is computed
 here. With ``jax_threefry_partitionable`` on (JAX's default), JAX's bits for a shape are
 ``x0 ^ x1`` of threefry2x32 under the key, with counter ``(hi, lo)`` = the 64-bit flat
-row-major index (``x0 << 32 | x1`` for 64-bit words, truncated for 8 and 16 bits).
+row-major index (``x0 << 32 | x1`` for 64-bit words, truncated for 8 and 16 bits). Draws
+of 2**32 values or more, or of fewer than 64, use JAX's own bits (see ``_MIN_ELEMENTS``).
 
 Safety net: the first use of each (op, dtype) in a process compares the fast sampler with
 ``jax.random`` on a small input; on a mismatch it warns once and the op goes back to
@@ -80,10 +81,13 @@ _DEFAULT_DTYPE = {"bits": np.uint64, "randint": np.int64}  # canonicalized; othe
 
 # The counter is the flat index in one uint32 word; past that, JAX's own bits are used.
 _MAX_ELEMENTS = 2**32
+# Below this, JAX's own bits too: XLA:CPU sends the fused hash loop to its thread pool from
+# about 16 elements on (~30 us of wake-up), jax.random's loop only from about 64.
+_MIN_ELEMENTS = 64
 
 VERIFIED, FALLBACK, UNTESTED = "verified", "fallback", "untested"
 
-_PROBE_SHAPE = (3, 5)
+_PROBE_SHAPE = (9, 13)  # odd, 2-d, and at least _MIN_ELEMENTS
 
 
 # -- the bits ------------------------------------------------------------------------------
@@ -122,7 +126,7 @@ def _random_bits(key_data: jax.Array, bit_width: int, shape: tuple[int, ...]) ->
     constant = all(isinstance(d, (int, np.integer)) for d in shape)
     if (
         not constant
-        or math.prod(shape) >= _MAX_ELEMENTS
+        or not _MIN_ELEMENTS <= math.prod(shape) < _MAX_ELEMENTS
         or not jax.config.jax_threefry_partitionable
     ):
         return threefry_prng_impl.random_bits(key_data, bit_width, shape)

@@ -15,7 +15,8 @@ import numpy as np
 import rngstate as rs
 from rngstate import fast
 
-SHAPES = [(), (0, 3), (7,), (2, 3, 5)]  # scalar, empty, odd, multi-dimensional
+# Scalar and empty (drawn with JAX's own bits: below fast._MIN_ELEMENTS), odd, 3-d.
+SHAPES = [(), (0, 3), (7, 11), (2, 3, 17)]
 
 
 def arguments(op: str, dtype: str, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -72,10 +73,10 @@ def covered_dtypes(op: str, x64: bool) -> list[str]:
 
 
 def shapes_for(op: str, dtype: str) -> list[tuple[int, ...]]:
-    """Every shape of SHAPES in the op's default 32-bit dtype; a 3-d shape in the others
+    """Every shape of SHAPES in the op's default 32-bit dtype; the 3-d one in the others
     (the shape handling is the same for every dtype, and each draw costs a compile)."""
     main = {"bits": "uint32", "randint": "int32"}.get(op, "float32")
-    return SHAPES if dtype == main else [(2, 3, 5)]
+    return SHAPES if dtype == main else [(2, 3, 17)]
 
 
 def check(op: str, dtypes: list[str], seed: int, offset: int) -> list[str]:

@@ -82,28 +82,28 @@ def _same_as_jax(op, *args, **kwargs):
 
 
 NON_DEFAULT = [
-    ("uniform", ((4, 3), jnp.float32, -3.0, jnp.array([1.0, 2.0, 50.0])), {}),
-    ("uniform", ((6,),), {"dtype": jnp.bfloat16, "minval": 2.0, "maxval": 2.5}),
+    ("uniform", ((32, 3), jnp.float32, -3.0, jnp.array([1.0, 2.0, 50.0])), {}),
+    ("uniform", ((66,),), {"dtype": jnp.bfloat16, "minval": 2.0, "maxval": 2.5}),
     ("normal", ((3, 1001),), {"dtype": jnp.float16}),
-    ("truncated_normal", (jnp.array([-2.0, 0.0, 0.5]), 1.0), {}),
-    ("truncated_normal", (-jnp.inf, 0.0, (11,)), {}),
-    ("bernoulli", (jnp.array([0.0, 0.1, 0.5, 0.9, 1.0]),), {}),
-    ("bernoulli", (jnp.array([0.2, 0.7], jnp.float16), (3, 2)), {}),
+    ("truncated_normal", (jnp.linspace(-2.0, 0.5, 70), 1.0), {}),
+    ("truncated_normal", (-jnp.inf, 0.0, (71,)), {}),
+    ("bernoulli", (jnp.tile(jnp.array([0.0, 0.1, 0.5, 0.9, 1.0]), 13),), {}),
+    ("bernoulli", (jnp.array([0.2, 0.7], jnp.float16), (33, 2)), {}),
     ("bernoulli", (1e-8, (64,)), {"mode": "high"}),
-    ("bernoulli", (jnp.asarray(0.3, jnp.bfloat16), (9,)), {"mode": "high"}),
-    ("randint", ((4, 3), jnp.array([-5, 0, 7]), jnp.array([5, 1, 2**20])), {}),
-    ("randint", ((33,), 0, 256), {"dtype": jnp.uint8}),
-    ("randint", ((33,), -128, 128), {"dtype": jnp.int8}),
-    ("randint", ((17,), 0, jnp.uint32(2**32 - 1)), {"dtype": jnp.uint32}),
-    ("randint", ((9,), 10, 10), {"dtype": jnp.int16}),
-    ("gumbel", ((13,),), {"mode": "high"}),
-    ("gumbel", ((13,),), {"mode": "highest"}),
-    ("gumbel", ((2, 7),), {"dtype": jnp.float16, "mode": "high"}),
+    ("bernoulli", (jnp.asarray(0.3, jnp.bfloat16), (40,)), {"mode": "high"}),
+    ("randint", ((22, 3), jnp.array([-5, 0, 7]), jnp.array([5, 1, 2**20])), {}),
+    ("randint", ((65,), 0, 256), {"dtype": jnp.uint8}),
+    ("randint", ((65,), -128, 128), {"dtype": jnp.int8}),
+    ("randint", ((67,), 0, jnp.uint32(2**32 - 1)), {"dtype": jnp.uint32}),
+    ("randint", ((69,), 10, 10), {"dtype": jnp.int16}),
+    ("gumbel", ((65,),), {"mode": "high"}),
+    ("gumbel", ((65,),), {"mode": "highest"}),
+    ("gumbel", ((2, 37),), {"dtype": jnp.float16, "mode": "high"}),
     ("laplace", ((101,),), {"dtype": jnp.float16}),
-    ("dropout", (jnp.arange(1.0, 41.0).reshape(5, 8), 0.5), {}),
-    ("dropout", (jnp.ones(12, jnp.bfloat16), 0.0), {}),
-    ("dropout", (jnp.ones(12, jnp.float16), 1.0), {}),
-    ("dropout", (jnp.ones((3, 3)), jnp.asarray(0.75, jnp.float32)), {}),
+    ("dropout", (jnp.arange(1.0, 81.0).reshape(5, 16), 0.5), {}),
+    ("dropout", (jnp.ones(72, jnp.bfloat16), 0.0), {}),
+    ("dropout", (jnp.ones(72, jnp.float16), 1.0), {}),
+    ("dropout", (jnp.ones((9, 9)), jnp.asarray(0.75, jnp.float32)), {}),
 ]
 
 
@@ -118,11 +118,11 @@ def test_non_default_arguments_equal_jax_random(op, args, kwargs):
 def test_under_jit_with_traced_arguments():
     @jax.jit
     def step(gen, lo, p, rate):
-        a, gen = gen.uniform((5, 4), minval=lo, maxval=4.0)
-        b, gen = gen.bernoulli(p, (7,))
-        c, gen = gen.randint((6,), lo.astype(jnp.int32), 9)
-        d, gen = gen.dropout(jnp.ones(8), rate)
-        e, gen = gen.normal((3,), jnp.bfloat16)
+        a, gen = gen.uniform((5, 14), minval=lo, maxval=4.0)
+        b, gen = gen.bernoulli(p, (70,))
+        c, gen = gen.randint((66,), lo.astype(jnp.int32), 9)
+        d, gen = gen.dropout(jnp.ones(80), rate)
+        e, gen = gen.normal((67,), jnp.bfloat16)
         return (a, b, c, d, e), gen
 
     gen = rs.Generator(seed=SEED, offset=OFFSET)
@@ -130,11 +130,11 @@ def test_under_jit_with_traced_arguments():
     got, nxt = step(gen, lo, p, rate)
     keys = [reference_key(SEED, OFFSET + i) for i in range(5)]
     want = (
-        jax.random.uniform(keys[0], (5, 4), minval=lo, maxval=4.0),
-        jax.random.bernoulli(keys[1], p, (7,)),
-        jax.random.randint(keys[2], (6,), lo.astype(jnp.int32), 9),
-        reference("dropout", keys[3], x=jnp.ones(8), rate=rate),
-        jax.random.normal(keys[4], (3,), jnp.bfloat16),
+        jax.random.uniform(keys[0], (5, 14), minval=lo, maxval=4.0),
+        jax.random.bernoulli(keys[1], p, (70,)),
+        jax.random.randint(keys[2], (66,), lo.astype(jnp.int32), 9),
+        reference("dropout", keys[3], x=jnp.ones(80), rate=rate),
+        jax.random.normal(keys[4], (67,), jnp.bfloat16),
     )
     for g, w in zip(got, want, strict=True):
         assert_same_bits(g, w)
@@ -147,33 +147,33 @@ def test_vmap_over_generators():
     gens = rs.Generator(seed=jnp.asarray(seeds), offset=OFFSET)
 
     def draw(g):
-        u, g = g.uniform((4, 3))
-        n, g = g.normal((5,))
-        b, g = g.bits((6,), jnp.uint8)
+        u, g = g.uniform((16, 5))
+        n, g = g.normal((65,))
+        b, g = g.bits((66,), jnp.uint8)
         return u, n, b
 
     got = jax.vmap(draw)(gens)
     for i, s in enumerate(seeds):
         k0, k1, k2 = (reference_key(int(s), OFFSET + j) for j in range(3))
-        assert_same_bits(got[0][i], jax.random.uniform(k0, (4, 3)))
-        assert_same_bits(got[1][i], jax.random.normal(k1, (5,)))
-        assert_same_bits(got[2][i], jax.random.bits(k2, (6,), jnp.uint8))
+        assert_same_bits(got[0][i], jax.random.uniform(k0, (16, 5)))
+        assert_same_bits(got[1][i], jax.random.normal(k1, (65,)))
+        assert_same_bits(got[2][i], jax.random.bits(k2, (66,), jnp.uint8))
     assert uses_fast_path(jax.vmap(draw), gens)
 
 
 def test_lax_scan_carrying_the_generator():
     def body(gen, _):
-        noise, gen = gen.normal((3, 2))
-        mask, gen = gen.dropout(jnp.ones(5), 0.5)
+        noise, gen = gen.normal((33, 2))
+        mask, gen = gen.dropout(jnp.ones(65), 0.5)
         return gen, (noise, mask)
 
     gen = rs.Generator(seed=SEED, offset=OFFSET)
     last, (noise, masks) = jax.lax.scan(body, gen, length=4)
     assert last == gen.construct(8)
     for i in range(4):
-        assert_same_bits(noise[i], jax.random.normal(reference_key(SEED, OFFSET + 2 * i), (3, 2)))
+        assert_same_bits(noise[i], jax.random.normal(reference_key(SEED, OFFSET + 2 * i), (33, 2)))
         want = reference(
-            "dropout", reference_key(SEED, OFFSET + 2 * i + 1), x=jnp.ones(5), rate=0.5
+            "dropout", reference_key(SEED, OFFSET + 2 * i + 1), x=jnp.ones(65), rate=0.5
         )
         assert_same_bits(masks[i], want)
     assert uses_fast_path(lambda g: jax.lax.scan(body, g, length=4), gen)
@@ -244,7 +244,7 @@ def test_uncovered_calls_go_to_jax_random(op, args, kwargs):
     assert not uses_fast_path(lambda g: getattr(rs.random, op)(g, *args, **kwargs)[0], gen)
 
 
-def test_shapes_of_2_to_the_32_elements_use_jax_random_bits(monkeypatch):
+def test_tiny_and_huge_shapes_use_jax_random_bits(monkeypatch):
     calls = []
     original = fast.counter_mode_bits
 
@@ -254,11 +254,10 @@ def test_shapes_of_2_to_the_32_elements_use_jax_random_bits(monkeypatch):
 
     monkeypatch.setattr(fast, "counter_mode_bits", spy)
     key = jax.random.key(1)
-    big = fast.fast_sampler(jax.random.bits)
-    jax.jit(lambda k: big(k, (2**16, 2**16), jnp.uint8)).lower(key)  # lowering only
-    assert calls == []
-    jax.jit(lambda k: big(k, (2**16, 2**16 - 1), jnp.uint8)).lower(key)
-    assert calls == [(2**16, 2**16 - 1)]
+    bits = fast.fast_sampler(jax.random.bits)
+    for shape in [(2**16, 2**16), (63,), (64,), (2**16, 2**16 - 1)]:
+        jax.jit(lambda k, shape=shape: bits(k, shape, jnp.uint8)).lower(key)  # lowering only
+    assert calls == [(64,), (2**16, 2**16 - 1)]  # 2**32 elements and 63 go to jax.random
     with pytest.raises(ValueError, match="fewer than 2\\*\\*32"):
         original(jax.random.key_data(key), 8, (2**32,))
 
