@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(PY) -m rngstate demo
 
 test: $(STAMP)
-	$(PY) -m ruff check rngstate tests benchmarks
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(BENCH_STAMP)
@@ -33,7 +33,7 @@ bench-quick: $(STAMP)
 	$(PY) -m benchmarks --mode quick
 
 lint: $(STAMP)
-	$(PY) -m ruff check rngstate tests benchmarks
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
