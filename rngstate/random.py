@@ -104,7 +104,10 @@ def _scalar_as_array(kind: type, value: Any, x64: bool) -> jax.Array:
     # compiled program and its values are the same. `kind` and `x64` keep 1, 1.0 and True
     # (equal as dict keys) and the two precisions apart.
     del kind, x64
-    return jnp.asarray(value)
+    # Made outside any trace even when first met under jit: a cached tracer would outlive
+    # its trace and break every later program that received it.
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(value)
 
 
 def _traced(value: Any) -> Any:
