@@ -4,6 +4,9 @@ The machine these benchmarks run on is shared and noisy, so absolute times drift
 minute to the next. Every case therefore runs its contenders interleaved, one sample each per
 round in a rotating order, and a contender's ratio to the baseline is the median over rounds of
 ``t_contender / t_baseline`` taken within the same round: slow stretches hit both sides.
+Each timed sample also records the CPU time of this process (all its threads); the ratio of
+CPU times is reported beside the wall-time ratio, as a check that does not move with other
+processes' load (targets are judged on wall time).
 
 A case is a :class:`Case` in :data:`CASES` (see ``benchmarks/cases.py``). Its ``build`` turns a
 size into zero-arg callables, built once; the harness warms them up (compiles), then times them
@@ -71,8 +74,8 @@ class Timing:
 
 TIMINGS: dict[str, Timing] = {
     "smoke": Timing(rounds=1, warmup=1, min_sample_s=0.0),
-    "quick": Timing(rounds=9, warmup=2, min_sample_s=0.003),
-    "full": Timing(rounds=31, warmup=3, min_sample_s=0.02),
+    "quick": Timing(rounds=15, warmup=2, min_sample_s=0.002),
+    "full": Timing(rounds=51, warmup=3, min_sample_s=0.01),
 }
 
 Contender = Callable[[], Any]
@@ -174,24 +177,40 @@ def _block(result: Any) -> Any:
     return jax.block_until_ready(result)
 
 
-def _time_sample(fn: Contender, number: int) -> float:
+def _time_sample(fn: Contender, number: int) -> tuple[float, float]:
+    """Wall time and CPU time (all threads of this process) per call, over ``number`` calls."""
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as timeit does: a collection belongs to no one contender
     try:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(number):
             _block(fn())
-        return (time.perf_counter() - start) / number
+        return (time.perf_counter() - wall) / number, (time.process_time() - cpu) / number
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _calls_per_sample(fn: Contender, min_sample_s: float) -> int:
+def _warm_up(fn: Contender, calls: int) -> float:
+    """Call ``fn`` ``calls`` times (at least twice: the first call compiles) and return the
+    shortest time of the calls after the first."""
+    times = []
+    for _ in range(max(calls, 2)):
+        start = time.perf_counter()
+        _block(fn())
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+def calls_per_sample(one_call_s: float, min_sample_s: float) -> int:
+    """How many calls make one timed sample last at least ``min_sample_s``.
+
+    >>> calls_per_sample(0.5, 0.01), calls_per_sample(1e-5, 0.01), calls_per_sample(1e-5, 0)
+    (1, 1000, 1)
+    """
     if min_sample_s <= 0:
         return 1
-    one_call = min(_time_sample(fn, 1) for _ in range(3))
-    return max(1, min(100_000, math.ceil(min_sample_s / max(one_call, 1e-9))))
+    return max(1, min(100_000, math.ceil(min_sample_s / max(one_call_s, 1e-9))))
 
 
 def run_case(case: Case, mode: Mode) -> dict[str, Any]:
@@ -214,9 +233,8 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
     for name, fn in list(runnable.items()):
         try:
             if case.kind == "time":
-                for _ in range(timing.warmup):
-                    _block(fn())
-                numbers[name] = _calls_per_sample(fn, timing.min_sample_s)
+                one_call = _warm_up(fn, timing.warmup)
+                numbers[name] = calls_per_sample(one_call, timing.min_sample_s)
         except Unavailable as exc:
             entries[name].update(status="unavailable", reason=f"n/a: {exc}")
             del runnable[name]
@@ -225,6 +243,7 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
             del runnable[name]
 
     samples: dict[str, list[float]] = {name: [] for name in runnable}
+    cpu_samples: dict[str, list[float]] = {name: [] for name in runnable}
     for r in range(rounds):
         for name in rotated(list(runnable), r):
             if name not in samples:
@@ -232,7 +251,9 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
             fn = runnable[name]
             try:
                 if case.kind == "time":
-                    samples[name].append(_time_sample(fn, numbers[name]))
+                    wall, cpu = _time_sample(fn, numbers[name])
+                    samples[name].append(wall)
+                    cpu_samples[name].append(cpu)
                 else:
                     samples[name].append(float(fn()))
             except Exception as exc:  # noqa: BLE001
@@ -240,15 +261,21 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
                 del samples[name]
 
     base = samples.get(case.baseline) if case.baseline else None
+    cpu_base = cpu_samples.get(case.baseline) if case.baseline else None
     for name, xs in samples.items():
         entry = entries[name]
         entry.update(summarize(xs))
         entry["samples"] = xs
         entry["calls_per_sample"] = numbers.get(name)
+        if case.kind == "time":
+            entry["cpu_samples"] = cpu_samples[name]
+            entry["cpu_median"] = statistics.median(cpu_samples[name])
         if case.elements is not None and entry["median"] > 0:
             entry["per_second"] = case.elements(size) / entry["median"]
         if base is not None and name != case.baseline:
             entry["ratio"] = summarize(paired_ratios(xs, base))
+            if cpu_base and min(cpu_base) > 0:
+                entry["cpu_ratio"] = summarize(paired_ratios(cpu_samples[name], cpu_base))
     for name, target in case.targets.items():
         if name not in entries:
             raise ValueError(f"case {case.name!r} sets a target for unknown contender {name!r}")
@@ -432,6 +459,7 @@ _COLUMNS = (
     ("median", 10),
     ("spread (IQR)", 21),
     ("ratio [IQR]", 22),
+    ("cpu ratio", 9),
     ("target", 9),
     ("met", 4),
     ("throughput", 11),
@@ -445,7 +473,7 @@ def _cells(result: Mapping[str, Any]) -> list[list[str]]:
         label = [result["name"], f"({format_size(result['size'])})"][i] if i < 2 else ""
         name = c["name"] + (" [baseline]" if c.get("baseline") else "")
         if c["status"] != "ok":
-            rows.append([label, name, c["reason"], "", "", c.get("target", ""), "", ""])
+            rows.append([label, name, c["reason"], "", "", "", c.get("target", ""), "", ""])
             continue
         spread = f"{format_quantity(c['q1'], unit)} - {format_quantity(c['q3'], unit)}"
         if c["q1"] == c["q3"]:
@@ -462,6 +490,7 @@ def _cells(result: Mapping[str, Any]) -> list[list[str]]:
                 format_quantity(c["median"], unit),
                 spread,
                 ratio,
+                f"{c['cpu_ratio']['median']:.3f}x" if "cpu_ratio" in c else "",
                 c.get("target", ""),
                 met,
                 format_rate(c.get("per_second")),

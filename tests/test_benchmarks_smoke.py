@@ -13,7 +13,7 @@ import logging
 import jax
 import pytest
 
-from benchmarks import cases, harness
+from benchmarks import cases, harness, profile_eager
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,10 @@ def test_harness_rejects_bad_cases():
 
 def test_harness_docstring_examples_run():
     assert doctest.testmod(harness).failed == 0
+
+
+def test_eager_profile_prints_its_levels_and_the_profile(capsys):
+    profile_eager.main(calls=2, rounds=1, profiled=2)
+    out = capsys.readouterr().out
+    for level in ("jit(jax.random.uniform)(key)", "rs.random.uniform(gen) eager", "tottime"):
+        assert level in out
