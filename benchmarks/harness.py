@@ -147,6 +147,24 @@ def summarize(xs: Iterable[float]) -> dict[str, float]:
     return {"median": statistics.median(xs), "q1": q1, "q3": q3, "min": xs[0], "max": xs[-1]}
 
 
+def median_ci(xs: Iterable[float], z: float = 1.96) -> tuple[float, float]:
+    """A distribution-free ~95% confidence interval of the median (order statistics).
+
+    With few samples it widens to the whole range: a single sample gives no spread to judge.
+
+    >>> median_ci([float(x) for x in range(1, 52)])
+    (18.0, 34.0)
+    >>> median_ci([5.0])
+    (5.0, 5.0)
+    """
+    xs = sorted(xs)
+    n = len(xs)
+    half_width = z * math.sqrt(n) / 2
+    lo = max(math.floor(n / 2 - half_width), 1)
+    hi = min(math.ceil(1 + n / 2 + half_width), n)
+    return xs[lo - 1], xs[hi - 1]
+
+
 def paired_ratios(samples: list[float], baseline: list[float]) -> list[float]:
     """Ratios round by round: ``samples[r] / baseline[r]``.
 
@@ -273,7 +291,8 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
         if case.elements is not None and entry["median"] > 0:
             entry["per_second"] = case.elements(size) / entry["median"]
         if base is not None and name != case.baseline:
-            entry["ratio"] = summarize(paired_ratios(xs, base))
+            ratios = paired_ratios(xs, base)
+            entry["ratio"] = {**summarize(ratios), "ci95": median_ci(ratios)}
             if cpu_base and min(cpu_base) > 0:
                 entry["cpu_ratio"] = summarize(paired_ratios(cpu_samples[name], cpu_base))
     for name, target in case.targets.items():
@@ -281,8 +300,11 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
             raise ValueError(f"case {case.name!r} sets a target for unknown contender {name!r}")
         entry = entries[name]
         entry["target"] = str(target)
-        ratio = entry.get("ratio", {}).get("median")
-        entry["met"] = target.met(ratio, entry.get("median"))
+        ratio = entry.get("ratio", {})
+        entry["met"] = target.met(ratio.get("median"), entry.get("median"))
+        if "ci95" in ratio:  # does the whole interval lie on the same side of the target?
+            ends = {target.met(end, None) for end in ratio["ci95"]}
+            entry["met_for_certain"] = len(ends) == 1
     if case.baseline and case.baseline in entries:
         entries[case.baseline]["baseline"] = True
 
@@ -458,7 +480,7 @@ _COLUMNS = (
     ("contender", 37),
     ("median", 10),
     ("spread (IQR)", 21),
-    ("ratio [IQR]", 22),
+    ("ratio [95% CI]", 22),
     ("cpu ratio", 9),
     ("target", 9),
     ("met", 4),
@@ -481,8 +503,8 @@ def _cells(result: Mapping[str, Any]) -> list[list[str]]:
         ratio = ""
         if "ratio" in c:
             r = c["ratio"]
-            ratio = f"{r['median']:.3f}x [{r['q1']:.2f}-{r['q3']:.2f}]"
-        met = {True: "yes", False: "NO", None: ""}[c.get("met")]
+            ratio = f"{r['median']:.3f}x [{r['ci95'][0]:.2f}-{r['ci95'][1]:.2f}]"
+        met = _met_word(c)
         rows.append(
             [
                 label,
@@ -497,6 +519,11 @@ def _cells(result: Mapping[str, Any]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _met_word(c: Mapping[str, Any]) -> str:
+    word = {True: "yes", False: "NO", None: ""}[c.get("met")]
+    return word + "?" if word and c.get("met_for_certain") is False else word
 
 
 def format_table_head() -> str:
@@ -536,10 +563,15 @@ def format_verdict(report: Mapping[str, Any]) -> str:
                 continue
             shown = c.get("ratio", {}).get("median") if "ratio" in c else c.get("median")
             figure = f"{shown:.3f}" if isinstance(shown, float) else c.get("reason", "")
-            verdict = {True: "met", False: "MISSED", None: "not measured"}[c.get("met")]
-            lines.append(f"  {verdict:12s} {result['name']} / {c['name']}: {figure} {c['target']}")
+            verdict = {"yes": "met", "NO": "MISSED", "": "not measured"}[_met_word(c).rstrip("?")]
+            if _met_word(c).endswith("?"):
+                verdict += "?"
+            cpu = f", cpu ratio {c['cpu_ratio']['median']:.3f}" if "cpu_ratio" in c else ""
+            lines.append(
+                f"  {verdict:12s} {result['name']} / {c['name']}: {figure} {c['target']}{cpu}"
+            )
     return (
-        "targets:\n"
+        "targets (? : the median ratio's 95% confidence interval straddles the target):\n"
         + "\n".join(lines)
         + f"\nran {report.get('seconds', 0):.0f} s; load average at start "
         f"{report.get('load_before')}, at end {report.get('load_after')}"

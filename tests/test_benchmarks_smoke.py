@@ -85,7 +85,7 @@ def test_table_and_json_are_written(smoke):
     assert saved["mode"] == "smoke" and saved["date"]
     for case in harness.CASES:
         assert case.name in table
-    assert "targets:" in table and "eager latency / rs.random.uniform" in table
+    assert "targets (" in table and "eager latency / rs.random.uniform" in table
     assert harness.format_markdown(saved).count("\n") >= sum(
         len(c["contenders"]) for c in saved["cases"]
     )
