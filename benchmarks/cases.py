@@ -64,6 +64,9 @@ def raw_dropout(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
 
 
 # -- in-jit overhead ------------------------------------------------------------------------
+# Where the work is the same up to a few microseconds, each case also times a second copy of
+# the baseline ("... again"): its ratio, ideally 1, shows how far noise alone moves a ratio
+# in this run.
 
 _IN_JIT_CALLS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     # op: (rngstate call, raw jax.random call), both taking (gen or key, x, n)
@@ -99,8 +102,13 @@ def _in_jit(op: str) -> Callable[[int], Contenders]:
         x = jnp.ones((n,), jnp.float32)
         ours_jit = jax.jit(lambda g, x: ours(g, x, n))
         raw_jit = jax.jit(lambda k, x: raw(k, x, n))
+        raw_again = jax.jit(lambda k, x: raw(k, x, n))
         gen, key = rs.Generator(seed=0), jax.random.key(0)
-        return {raw_name: lambda: raw_jit(key, x), ours_name: lambda: ours_jit(gen, x)}
+        return {
+            raw_name: lambda: raw_jit(key, x),
+            ours_name: lambda: ours_jit(gen, x),
+            f"{raw_name} again": lambda: raw_again(key, x),
+        }
 
     return build
 
@@ -116,6 +124,39 @@ for _op in _IN_JIT_CALLS:
             targets={_in_jit_names(_op)[1]: Target(max_ratio=1.02)},
         )
     )
+
+
+def xla_cost(fn: Callable[..., Any], *args: Any) -> dict[str, float]:
+    """XLA's own estimate of the compiled program's work: flops and bytes accessed."""
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # older JAX: one dict per device
+    return {k: float(cost[k]) for k in ("flops", "bytes accessed")}
+
+
+def _in_jit_cost(n: int) -> Contenders:
+    x = jnp.ones((n,), jnp.float32)
+    gen, key = rs.Generator(seed=0), jax.random.key(0)
+
+    def cost_ratio(op: str) -> float:
+        ours, raw = _IN_JIT_CALLS[op]
+        a = xla_cost(lambda g, x: ours(g, x, n), gen, x)
+        b = xla_cost(lambda k, x: raw(k, x, n), key, x)
+        return max(a[k] / b[k] for k in a)
+
+    return {f"{op}: rs / raw": lambda op=op: cost_ratio(op) for op in _IN_JIT_CALLS}
+
+
+register(
+    Case(
+        name="in-jit XLA cost",
+        description="XLA's cost estimate (max of flops, bytes) of the jitted draws, rs over raw",
+        build=_in_jit_cost,
+        sizes={"smoke": 2**8, "quick": 2**20, "full": 2**20},
+        kind="value",
+        unit="ratio",
+        rounds={"smoke": 1, "quick": 1, "full": 1},
+    )
+)
 
 
 # -- eager latency --------------------------------------------------------------------------
@@ -322,10 +363,12 @@ def _training_loop(steps: int) -> Contenders:
 
         return jax.lax.scan(body, (params, counter), None, length=steps)
 
+    raw_again = jax.jit(raw_loop.__wrapped__)
     gen, counter = rs.Generator(seed=0), jnp.uint32(0)
     return {
         "raw keys, fold_in": lambda: raw_loop(params, counter),
         "rngstate": lambda: rngstate_loop(params, gen),
+        "raw keys, fold_in again": lambda: raw_again(params, counter),
     }
 
 

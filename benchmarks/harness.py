@@ -94,7 +94,8 @@ class Case:
       targets: per contender, what it must show.
       kind: ``"time"`` (the harness times each call) or ``"value"`` (each call returns the
         figure itself, in ``unit``).
-      unit: ``"s"`` for times, else what a value-kind call returns (``"bytes"``, ``"count"``).
+      unit: ``"s"`` for times, else what a value-kind call returns (``"bytes"``, ``"count"``,
+        ``"ratio"``).
       elements: values produced per call, for a throughput column (values per second).
       rounds: per mode, overrides the mode's number of rounds (for slow subprocess cases).
     """
@@ -431,8 +432,8 @@ def format_quantity(x: float | None, unit: str) -> str:
 
     >>> format_quantity(0.0000123, "s"), format_quantity(3 * 2**20, "bytes")
     ('12.3 us', '3.0 MiB')
-    >>> format_quantity(1.0, "count")
-    '1'
+    >>> format_quantity(1.0, "count"), format_quantity(1.0000024, "ratio")
+    ('1', '1.000002x')
     """
     if x is None:
         return ""
@@ -445,6 +446,8 @@ def format_quantity(x: float | None, unit: str) -> str:
         return f"{x / 2**20:.1f} MiB"
     if unit == "count":
         return f"{x:g}"
+    if unit == "ratio":
+        return f"{x:.6f}x"
     return f"{x:.3g} {unit}"
 
 
