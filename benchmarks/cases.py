@@ -172,12 +172,14 @@ def _eager_latency(n: int) -> Contenders:
         "jit(jax.random.uniform)": lambda: raw_jit(key),
         "rs.random.uniform": _threaded(rs.random.uniform, (n,)),
         "rs.ops.uniform": Unavailable("rngstate.ops not available"),
+        "rs.ops.uniform(seed=1)": Unavailable("rngstate.ops not available"),
         "jit(rs.random.uniform)": _threaded(ours_jit),
         "jax.random.uniform (eager)": lambda: jax.random.uniform(key, (n,)),
     }
     ops = optional_module("rngstate.ops")
     if not isinstance(ops, Unavailable):
         contenders["rs.ops.uniform"] = lambda: ops.uniform((n,))
+        contenders["rs.ops.uniform(seed=1)"] = lambda: ops.uniform((n,), seed=1)
     numpy_gen = np.random.default_rng(0)
     contenders["numpy Generator.random"] = lambda: numpy_gen.random(n)
     torch = _torch()
