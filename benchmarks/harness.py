@@ -2,7 +2,7 @@
 
 The machine these benchmarks run on is shared and noisy, so absolute times drift from one
 minute to the next. Every case therefore runs its contenders interleaved, one sample each per
-round in a rotating order, and a contender's ratio to the baseline is the median over rounds of
+round in a shuffled order, and a contender's ratio to the baseline is the median over rounds of
 ``t_contender / t_baseline`` taken within the same round: slow stretches hit both sides.
 Each timed sample also records the CPU time of this process (all its threads); the ratio of
 CPU times is reported beside the wall-time ratio, as a check that does not move with other
@@ -21,6 +21,7 @@ import gc
 import json
 import math
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -177,14 +178,21 @@ def paired_ratios(samples: list[float], baseline: list[float]) -> list[float]:
     return [s / b for s, b in zip(samples, baseline, strict=True)]
 
 
-def rotated(names: list[str], round_index: int) -> list[str]:
-    """The order of the contenders in one round: each round starts one further on.
+def round_order(names: list[str], round_index: int) -> list[str]:
+    """The order of the contenders in one round: shuffled anew each round, reproducibly.
 
-    >>> [rotated(["a", "b", "c"], r) for r in range(3)]
-    [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b']]
+    A fixed cyclic order would give each contender the same predecessor in every round, and
+    whatever one contender leaves behind (busy threads, a freed buffer) would always tax the
+    same next one; shuffling spreads that over all of them.
+
+    >>> round_order(["a", "b", "c"], 0) == round_order(["a", "b", "c"], 0)
+    True
+    >>> sorted(round_order(["a", "b", "c"], 5))
+    ['a', 'b', 'c']
     """
-    k = round_index % len(names) if names else 0
-    return names[k:] + names[:k]
+    order = list(names)
+    random.Random(round_index).shuffle(order)
+    return order
 
 
 # -- running ------------------------------------------------------------------------------
@@ -264,7 +272,7 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
     samples: dict[str, list[float]] = {name: [] for name in runnable}
     cpu_samples: dict[str, list[float]] = {name: [] for name in runnable}
     for r in range(rounds):
-        for name in rotated(list(runnable), r):
+        for name in round_order(list(runnable), r):
             if name not in samples:
                 continue
             fn = runnable[name]
