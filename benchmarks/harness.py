@@ -503,7 +503,8 @@ def _cells(result: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     unit = result["unit"]
     for i, c in enumerate(result["contenders"]):
-        label = [result["name"], f"({format_size(result['size'])})"][i] if i < 2 else ""
+        size = "" if result["size"] is None else f"({format_size(result['size'])})"
+        label = [result["name"], size][i] if i < 2 else ""
         name = c["name"] + (" [baseline]" if c.get("baseline") else "")
         if c["status"] != "ok":
             rows.append([label, name, c["reason"], "", "", "", c.get("target", ""), "", ""])
