@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint bench bench-quick quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ bench-quick: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+
+# dieharder on three bit streams; writes docs/quality.md. Not part of CI: the full battery
+# takes about an hour per stream. QUALITY=standard (full battery on one seed, named subset on
+# the interleaved streams), full, or subset. Installs the Debian package dieharder if missing.
+QUALITY ?= standard
+quality: $(STAMP)
+	$(PY) tests/quality/run_dieharder.py run --mode $(QUALITY)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -7,7 +7,8 @@
 ((3, 4), Generator(seed=1099511627781, offset=1))
 """
 
-from rngstate import ops, random
+from rngstate import init, ops, random
+from rngstate.checkpoint import CheckpointError, load, save
 from rngstate.facade import (
     capture,
     default_generator,
@@ -51,5 +52,9 @@ __all__ = [
     "worker_generator",
     "seed_worker",
     "worker_init_fn",
+    "init",
+    "save",
+    "load",
+    "CheckpointError",
 ]
 __version__ = "0.1.0"

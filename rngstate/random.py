@@ -104,8 +104,8 @@ def _scalar_as_array(kind: type, value: Any, x64: bool) -> jax.Array:
     # compiled program and its values are the same. `kind` and `x64` keep 1, 1.0 and True
     # (equal as dict keys) and the two precisions apart.
     del kind, x64
-    # Made outside any trace even when first met under jit: a cached tracer would outlive
-    # its trace and break every later program that received it.
+    # Made concrete even when first met inside a user's jit: a cached tracer would leak
+    # into every later trace ("Execution supplied 0 arguments but ... expected N").
     with jax.ensure_compile_time_eval():
         return jnp.asarray(value)
 

@@ -88,3 +88,11 @@ def test_python_scalars_given_under_one_jit_do_not_leak_into_the_next():
     for _ in range(2):
         np.testing.assert_array_equal(dropout(rs.Generator(3), x)[0], jnp.where(mask, 2 * x, 0))
     np.testing.assert_array_equal(rs.random.bernoulli(rs.Generator(3), 0.5, (n,))[0], mask)
+
+
+def test_construct_with_a_batch_of_steps_makes_a_batch_that_vmaps():
+    gens = rs.Generator(seed=7, offset=2).construct(jnp.arange(4, dtype=jnp.uint32))
+    assert gens.seed.shape == gens.offset.shape == (4, 2)
+    values, _ = jax.vmap(lambda g: g.uniform((2,)))(gens)
+    for i in range(4):
+        np.testing.assert_array_equal(values[i], jax.random.uniform(reference_key(7, 2 + i), (2,)))
