@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: demo test lint bench bench-quick quality clean
 
@@ -12,12 +13,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# torch is optional for the benchmarks: try the pinned CPU build, carry on without it.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]' || \
+		echo "torch==2.13.0 did not install: the torch contenders will be reported as n/a"
+	touch $(BENCH_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m rngstate demo
 
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks --mode full
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --mode quick
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

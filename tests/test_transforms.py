@@ -76,6 +76,20 @@ def test_grad_through_a_sample_with_a_generator_argument():
     np.testing.assert_array_equal(grad, jax.random.normal(reference_key(4, 0), (3,)))
 
 
+def test_python_scalars_given_under_one_jit_do_not_leak_into_the_next():
+    # A Python scalar argument (p = 0.5, rate = 0.5) met first while tracing must not be
+    # remembered as that trace's value: the next program, jitted or eager, gets its own.
+    n, x = 256, jnp.arange(256, dtype=jnp.float32)
+    key = reference_key(3, 0)
+    mask = jax.random.bernoulli(key, 0.5, (n,))
+    bernoulli = jax.jit(lambda g: rs.random.bernoulli(g, 0.5, (n,)))
+    dropout = jax.jit(lambda g, x: rs.random.dropout(g, x, 0.5))
+    np.testing.assert_array_equal(bernoulli(rs.Generator(3))[0], mask)
+    for _ in range(2):
+        np.testing.assert_array_equal(dropout(rs.Generator(3), x)[0], jnp.where(mask, 2 * x, 0))
+    np.testing.assert_array_equal(rs.random.bernoulli(rs.Generator(3), 0.5, (n,))[0], mask)
+
+
 def test_construct_with_a_batch_of_steps_makes_a_batch_that_vmaps():
     gens = rs.Generator(seed=7, offset=2).construct(jnp.arange(4, dtype=jnp.uint32))
     assert gens.seed.shape == gens.offset.shape == (4, 2)

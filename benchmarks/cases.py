@@ -1,0 +1,507 @@
+"""The benchmark cases: rngstate against raw jax.random, NumPy and PyTorch.
+
+Each case registers itself with :func:`benchmarks.harness.register`; see README.md in this
+folder for how to add one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import rngstate as rs
+from benchmarks.harness import Case, Contender, Target, Unavailable, register
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+Contenders = dict[str, Contender | Unavailable]
+
+
+# -- optional contenders ------------------------------------------------------------------
+
+
+def optional_module(name: str) -> Any:
+    """Import ``name``, or return :class:`Unavailable` saying it is not available here."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return Unavailable(f"{name} not available")
+
+
+def _torch() -> Any:
+    torch = optional_module("torch")
+    if not isinstance(torch, Unavailable):
+        torch.manual_seed(0)
+    return torch
+
+
+def _threaded(op: Callable[..., tuple[Any, rs.Generator]], *args: Any) -> Contender:
+    """``op(gen, *args)`` called as a user calls it: each call hands on the next generator."""
+    state = [rs.Generator(seed=0)]
+
+    def call() -> Any:
+        values, state[0] = op(state[0], *args)
+        return values, state[0]
+
+    return call
+
+
+def raw_dropout(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
+    """Inverted dropout written by hand on raw jax.random, the way users write it."""
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+# -- in-jit overhead ------------------------------------------------------------------------
+# Where the work is the same up to a few microseconds, each case also times a second copy of
+# the baseline ("... again"): its ratio, ideally 1, shows how far noise alone moves a ratio
+# in this run.
+
+_IN_JIT_CALLS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    # op: (rngstate call, raw jax.random call), both taking (gen or key, x, n)
+    "uniform": (
+        lambda g, x, n: rs.random.uniform(g, (n,)),
+        lambda k, x, n: jax.random.uniform(k, (n,)),
+    ),
+    "normal": (
+        lambda g, x, n: rs.random.normal(g, (n,)),
+        lambda k, x, n: jax.random.normal(k, (n,)),
+    ),
+    "bernoulli": (
+        lambda g, x, n: rs.random.bernoulli(g, 0.5, (n,)),
+        lambda k, x, n: jax.random.bernoulli(k, 0.5, (n,)),
+    ),
+    "dropout": (
+        lambda g, x, n: rs.random.dropout(g, x, 0.5),
+        lambda k, x, n: raw_dropout(k, x, 0.5),
+    ),
+}
+
+
+def _in_jit_names(op: str) -> tuple[str, str]:
+    raw = "jit(raw dropout)" if op == "dropout" else f"jit(jax.random.{op})"
+    return raw, f"jit(rs.random.{op})"
+
+
+def _in_jit(op: str) -> Callable[[int], Contenders]:
+    ours, raw = _IN_JIT_CALLS[op]
+    raw_name, ours_name = _in_jit_names(op)
+
+    def build(n: int) -> Contenders:
+        x = jnp.ones((n,), jnp.float32)
+        ours_jit = jax.jit(lambda g, x: ours(g, x, n))
+        raw_jit = jax.jit(lambda k, x: raw(k, x, n))
+        raw_again = jax.jit(lambda k, x: raw(k, x, n))
+        gen, key = rs.Generator(seed=0), jax.random.key(0)
+        return {
+            raw_name: lambda: raw_jit(key, x),
+            ours_name: lambda: ours_jit(gen, x),
+            f"{raw_name} again": lambda: raw_again(key, x),
+        }
+
+    return build
+
+
+for _op in _IN_JIT_CALLS:
+    register(
+        Case(
+            name=f"in-jit {_op}",
+            description=f"one jitted {_op} draw: rngstate's derive+sample+advance vs raw jax",
+            build=_in_jit(_op),
+            sizes={"smoke": 2**8, "quick": 2**20, "full": 2**20},
+            baseline=_in_jit_names(_op)[0],
+            targets={_in_jit_names(_op)[1]: Target(max_ratio=1.02)},
+        )
+    )
+
+
+def xla_cost(fn: Callable[..., Any], *args: Any) -> dict[str, float]:
+    """XLA's own estimate of the compiled program's work: flops and bytes accessed."""
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # older JAX: one dict per device
+    return {k: float(cost[k]) for k in ("flops", "bytes accessed")}
+
+
+def _in_jit_cost(n: int) -> Contenders:
+    x = jnp.ones((n,), jnp.float32)
+    gen, key = rs.Generator(seed=0), jax.random.key(0)
+
+    def cost_ratio(op: str) -> float:
+        ours, raw = _IN_JIT_CALLS[op]
+        a = xla_cost(lambda g, x: ours(g, x, n), gen, x)
+        b = xla_cost(lambda k, x: raw(k, x, n), key, x)
+        return max(a[k] / b[k] for k in a)
+
+    return {f"{op}: rs / raw": lambda op=op: cost_ratio(op) for op in _IN_JIT_CALLS}
+
+
+register(
+    Case(
+        name="in-jit XLA cost",
+        description="XLA's cost estimate (max of flops, bytes) of the jitted draws, rs over raw",
+        build=_in_jit_cost,
+        sizes={"smoke": 2**8, "quick": 2**20, "full": 2**20},
+        kind="value",
+        unit="ratio",
+        rounds={"smoke": 1, "quick": 1, "full": 1},
+    )
+)
+
+
+# -- eager latency --------------------------------------------------------------------------
+
+
+def _eager_latency(n: int) -> Contenders:
+    key = jax.random.key(0)
+    raw_jit = jax.jit(lambda k: jax.random.uniform(k, (n,)))
+    # The same device work as the eager op (derive the key, sample, advance) without the
+    # eager Python layer: the gap between the two is what dispatching from Python costs.
+    ours_jit = jax.jit(lambda g: rs.random.uniform(g, (n,)))
+    contenders: Contenders = {
+        "jit(jax.random.uniform)": lambda: raw_jit(key),
+        "rs.random.uniform": _threaded(rs.random.uniform, (n,)),
+        "rs.ops.uniform": Unavailable("rngstate.ops not available"),
+        "rs.ops.uniform(seed=1)": Unavailable("rngstate.ops not available"),
+        "jit(rs.random.uniform)": _threaded(ours_jit),
+        "jax.random.uniform (eager)": lambda: jax.random.uniform(key, (n,)),
+    }
+    ops = optional_module("rngstate.ops")
+    if not isinstance(ops, Unavailable):
+        contenders["rs.ops.uniform"] = lambda: ops.uniform((n,))
+        contenders["rs.ops.uniform(seed=1)"] = lambda: ops.uniform((n,), seed=1)
+    numpy_gen = np.random.default_rng(0)
+    contenders["numpy Generator.random"] = lambda: numpy_gen.random(n)
+    torch = _torch()
+    contenders["torch.rand"] = torch if isinstance(torch, Unavailable) else lambda: torch.rand(n)
+    return contenders
+
+
+register(
+    Case(
+        name="eager latency",
+        description="one small uniform draw called eagerly, result ready",
+        build=_eager_latency,
+        sizes={"smoke": 10, "quick": 10, "full": 10},
+        baseline="jit(jax.random.uniform)",
+        targets={
+            "rs.random.uniform": Target(max_ratio=1.1),
+            "rs.ops.uniform": Target(max_ratio=1.5),
+        },
+    )
+)
+
+
+# -- the model used by the compile and training-loop cases ----------------------------------
+
+DROPOUT_RATE = 0.1
+_LAYERS = (32, 128, 128, 10)
+_BATCH = 64
+
+
+def _model_data() -> tuple[list[tuple[jax.Array, jax.Array]], jax.Array, jax.Array]:
+    rng = np.random.default_rng(0)
+    params = [
+        (
+            jnp.asarray(rng.normal(size=(a, b)) / np.sqrt(a), jnp.float32),
+            jnp.zeros((b,), jnp.float32),
+        )
+        for a, b in zip(_LAYERS[:-1], _LAYERS[1:], strict=True)
+    ]
+    x = jnp.asarray(rng.normal(size=(_BATCH, _LAYERS[0])), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(_BATCH, _LAYERS[-1])), jnp.float32)
+    return params, x, y
+
+
+def _mlp_loss(params: list, x: jax.Array, y: jax.Array, dropout: Callable, state: Any):
+    """MSE of an MLP with tanh and dropout after each hidden layer; ``dropout`` threads
+    ``state`` (a Generator, or a raw key counter) and returns ``(h, state)``."""
+    h = x
+    for w, b in params[:-1]:
+        h, state = dropout(state, jnp.tanh(h @ w + b))
+    w, b = params[-1]
+    return jnp.mean((h @ w + b - y) ** 2), state
+
+
+def _sgd(params: list, grads: list, lr: float = 0.01) -> list:
+    return jax.tree.map(lambda p, g: p - lr * g, params, grads)
+
+
+def rngstate_step(params: list, gen: rs.Generator, x: jax.Array, y: jax.Array):
+    """One SGD step whose dropout draws from ``gen``; returns ``(params, gen, loss)``."""
+
+    def dropout(g: rs.Generator, h: jax.Array):
+        return rs.random.dropout(g, h, DROPOUT_RATE)
+
+    grad = jax.value_and_grad(_mlp_loss, has_aux=True)
+    (loss, gen), grads = grad(params, x, y, dropout, gen)
+    return _sgd(params, grads), gen, loss
+
+
+def raw_step(params: list, counter: jax.Array, base_key: jax.Array, x: jax.Array, y: jax.Array):
+    """The same step hand-threading raw keys: each dropout uses ``fold_in(base, counter++)``."""
+
+    def dropout(i: jax.Array, h: jax.Array):
+        return raw_dropout(jax.random.fold_in(base_key, i), h, DROPOUT_RATE), i + 1
+
+    grad = jax.value_and_grad(_mlp_loss, has_aux=True)
+    (loss, counter), grads = grad(params, x, y, dropout, counter)
+    return _sgd(params, grads), counter, loss
+
+
+# -- compiles -------------------------------------------------------------------------------
+
+
+class _CompileCounter(logging.Handler):
+    def __init__(self, function_name: str) -> None:
+        super().__init__(logging.DEBUG)
+        name = re.escape(function_name)
+        self.pattern = re.compile(rf"Compiling (jit\({name}\)|{name} )")
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.pattern.match(record.getMessage()):
+            self.count += 1
+
+
+@contextlib.contextmanager
+def count_compiles(function_name: str) -> Iterator[_CompileCounter]:
+    """Count XLA compilations of jitted functions named ``function_name`` in the block.
+
+    Uses JAX's own compile log (``jax_log_compiles``), kept out of the console.
+    """
+    counter = _CompileCounter(function_name)
+    jax_logger = logging.getLogger("jax")
+    was_logging, was_propagating = jax.config.jax_log_compiles, jax_logger.propagate
+    jax_logger.addHandler(counter)
+    jax_logger.propagate = False
+    jax.config.update("jax_log_compiles", True)
+    try:
+        yield counter
+    finally:
+        jax.config.update("jax_log_compiles", was_logging)
+        jax_logger.propagate = was_propagating
+        jax_logger.removeHandler(counter)
+
+
+def _compiles(steps: int) -> Contenders:
+    params, x, y = _model_data()
+
+    def fresh_step() -> Callable:
+        # A new function object each time, so no earlier compilation is reused.
+        def bench_train_step(params, gen):
+            return rngstate_step(params, gen, x, y)
+
+        return jax.jit(bench_train_step)
+
+    def advancing() -> int:
+        step, p, gen = fresh_step(), params, rs.Generator(seed=0)
+        with count_compiles("bench_train_step") as counter:
+            for _ in range(steps):
+                p, gen, loss = step(p, gen)
+            jax.block_until_ready(loss)
+        return counter.count
+
+    def reseeding() -> int:
+        step, p = fresh_step(), params
+        with count_compiles("bench_train_step") as counter:
+            for i in range(steps):
+                p, _, loss = step(p, rs.Generator(seed=2**40 + i, offset=i))
+            jax.block_until_ready(loss)
+        return counter.count
+
+    return {"advancing generator": advancing, "new seed every step": reseeding}
+
+
+register(
+    Case(
+        name="compiles",
+        description="XLA compilations of a jitted training step over many steps",
+        build=_compiles,
+        sizes={"smoke": 3, "quick": 1000, "full": 1000},
+        kind="value",
+        unit="count",
+        targets={
+            "advancing generator": Target(equals=1),
+            "new seed every step": Target(equals=1),
+        },
+        rounds={"smoke": 1, "quick": 1, "full": 1},
+    )
+)
+
+
+# -- training loop --------------------------------------------------------------------------
+
+
+def _training_loop(steps: int) -> Contenders:
+    params, x, y = _model_data()
+    base_key = jax.random.key(0)
+
+    @jax.jit
+    def rngstate_loop(params, gen):
+        def body(carry, _):
+            p, g = carry
+            p, g, loss = rngstate_step(p, g, x, y)
+            return (p, g), loss
+
+        return jax.lax.scan(body, (params, gen), None, length=steps)
+
+    @jax.jit
+    def raw_loop(params, counter):
+        def body(carry, _):
+            p, i = carry
+            p, i, loss = raw_step(p, i, base_key, x, y)
+            return (p, i), loss
+
+        return jax.lax.scan(body, (params, counter), None, length=steps)
+
+    raw_again = jax.jit(raw_loop.__wrapped__)
+    gen, counter = rs.Generator(seed=0), jnp.uint32(0)
+    return {
+        "raw keys, fold_in": lambda: raw_loop(params, counter),
+        "rngstate": lambda: rngstate_loop(params, gen),
+        "raw keys, fold_in again": lambda: raw_again(params, counter),
+    }
+
+
+register(
+    Case(
+        name="training loop",
+        description="MLP 32-128-128-10, batch 64, dropout on hidden layers, SGD, in lax.scan",
+        build=_training_loop,
+        sizes={"smoke": 2, "quick": 1000, "full": 1000},
+        baseline="raw keys, fold_in",
+        targets={"rngstate": Target(max_ratio=1.03)},
+        rounds={"smoke": 1, "quick": 9, "full": 31},
+    )
+)
+
+
+# -- bulk throughput -------------------------------------------------------------------------
+
+_BULK: dict[str, dict[str, Callable[..., Any]]] = {
+    # kind: {contender: draw(generator-like state, n)}
+    "bits u32": {
+        "rngstate": lambda g, n: rs.random.bits(g, (n,)),
+        "jax.random": lambda k, n: jax.random.bits(k, (n,)),
+        "numpy": lambda r, n: r.integers(0, 2**32, size=n, dtype=np.uint32),
+        "torch": lambda t, n: t.randint(-(2**31), 2**31, (n,), dtype=t.int32),
+    },
+    "uniform f32": {
+        "rngstate": lambda g, n: rs.random.uniform(g, (n,)),
+        "jax.random": lambda k, n: jax.random.uniform(k, (n,)),
+        "numpy": lambda r, n: r.random(n, dtype=np.float32),
+        "torch": lambda t, n: t.rand(n),
+    },
+    "normal f32": {
+        "rngstate": lambda g, n: rs.random.normal(g, (n,)),
+        "jax.random": lambda k, n: jax.random.normal(k, (n,)),
+        "numpy": lambda r, n: r.standard_normal(n, dtype=np.float32),
+        "torch": lambda t, n: t.randn(n),
+    },
+}
+
+
+def _bulk(kind: str) -> Callable[[int], Contenders]:
+    draws = _BULK[kind]
+
+    def build(n: int) -> Contenders:
+        key = jax.random.key(0)
+        raw_jit = jax.jit(lambda k: draws["jax.random"](k, n))
+        contenders: Contenders = {
+            "jit(jax.random)": lambda: raw_jit(key),
+            "rs.random (eager)": _threaded(draws["rngstate"], n),
+        }
+        for name, bit_generator in (("PCG64", np.random.PCG64), ("Philox", np.random.Philox)):
+            numpy_gen = np.random.Generator(bit_generator(0))
+            contenders[f"numpy {name}"] = lambda r=numpy_gen: draws["numpy"](r, n)
+        torch = _torch()
+        contenders["torch (CPU)"] = (
+            torch if isinstance(torch, Unavailable) else lambda: draws["torch"](torch, n)
+        )
+        return contenders
+
+    return build
+
+
+for _kind in _BULK:
+    register(
+        Case(
+            name=f"bulk {_kind}",
+            description=f"throughput of one large {_kind} draw (no target yet: the baseline)",
+            build=_bulk(_kind),
+            sizes={"smoke": 2**10, "quick": 2**24, "full": 2**24},
+            baseline="jit(jax.random)",
+            elements=lambda n: n,
+            rounds={"smoke": 1, "quick": 3, "full": 21},
+        )
+    )
+
+
+# -- memory and import time: each measurement in its own process ----------------------------
+
+
+def run_probe(*args: str) -> float:
+    """Run ``python -m benchmarks.probe ARGS`` in a fresh interpreter; return its figure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.probe", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"probe {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+    return float(done.stdout.split()[-1])
+
+
+def _memory(n: int) -> Mapping[str, Contender]:
+    return {
+        "jax.random.normal": lambda: run_probe("memory", "jax", str(n)),
+        "rs.random.normal": lambda: run_probe("memory", "rngstate", str(n)),
+    }
+
+
+register(
+    Case(
+        name="memory",
+        description="peak resident memory added by one float32 normal draw, own process each",
+        build=_memory,
+        sizes={"smoke": 2**12, "quick": 2**26, "full": 2**26},
+        baseline="jax.random.normal",
+        kind="value",
+        unit="bytes",
+        rounds={"smoke": 1, "quick": 1, "full": 3},
+    )
+)
+
+
+def _import_time(_: Any) -> Mapping[str, Contender]:
+    return {
+        "import jax": lambda: run_probe("import", "jax"),
+        "import rngstate": lambda: run_probe("import", "rngstate"),
+    }
+
+
+register(
+    Case(
+        name="import time",
+        description="wall time of the import statement in a fresh interpreter",
+        build=_import_time,
+        sizes={"smoke": None, "quick": None, "full": None},
+        baseline="import jax",
+        kind="value",
+        unit="s",
+        rounds={"smoke": 1, "quick": 2, "full": 9},
+    )
+)
