@@ -8,7 +8,8 @@
 """
 
 from rngstate import random
+from rngstate.distributed import process_generator
 from rngstate.generator import Generator, derive_key
 
-__all__ = ["Generator", "derive_key", "random"]
+__all__ = ["Generator", "derive_key", "process_generator", "random"]
 __version__ = "0.1.0"

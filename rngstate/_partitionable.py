@@ -1,0 +1,44 @@
+"""rngstate's values are sharding-independent only with ``jax_threefry_partitionable`` on.
+
+With the flag on (JAX's default since 0.5), ``jax.random`` computes every element from its
+global index, so an output's values do not depend on how it is sharded. With it off, they do,
+and ``jax.random.split`` (hence :meth:`Generator.spawn`) gives other keys. rngstate reads the
+flag and never changes it: flipping a global setting would change every other ``jax.random``
+user's numbers in the process.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+
+MESSAGE = (
+    "jax_threefry_partitionable is off: rngstate's values will depend on how outputs are "
+    "sharded across devices, and differ from runs with it on (JAX's default since 0.5). "
+    "Checkpoints record this setting. Turn it on with "
+    "jax.config.update('jax_threefry_partitionable', True) before drawing; rngstate does "
+    "not change it for you."
+)
+
+# Once per process: the warning is about the run, not about each draw. Until it fires, the
+# flag is read on every draw (a plain attribute read), so turning it off later is caught.
+_warned = False
+
+
+def warn_if_off(stacklevel: int = 4) -> None:
+    """Warn once per process, on the first draw made with the flag off.
+
+    ``stacklevel`` points the warning at the user's line: 4 from the op dispatch
+    (``warn_if_off`` <- ``_run`` <- the op <- the caller).
+
+    >>> import jax
+    >>> jax.config.jax_threefry_partitionable
+    True
+    >>> warn_if_off()  # the flag is on: nothing to say
+    """
+    global _warned
+    if _warned or jax.config.jax_threefry_partitionable:
+        return
+    _warned = True
+    warnings.warn(MESSAGE, UserWarning, stacklevel=stacklevel)
