@@ -6,6 +6,11 @@ import pathlib
 
 import jax
 import pytest
+from hypothesis import settings
+
+# Tests never depend on timing: the machine is shared and JAX compiles on first use.
+settings.register_profile("rngstate", deadline=None, max_examples=60)
+settings.load_profile("rngstate")
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -45,10 +45,12 @@ def test_construct_carry_and_wrap_edges(offset, step):
     assert as_int(gen.offset) == (offset + step) % 2**64
 
 
+_advance = jax.jit(lambda g, s: g.construct(s))
+
+
 @given(offset=U64, step=st.integers(min_value=0, max_value=2**32 - 1))
 def test_construct_with_traced_step_under_jit(offset, step):
-    advance = jax.jit(lambda g, s: g.construct(s))
-    got = advance(rs.Generator(seed=1, offset=offset), jnp.uint32(step))
+    got = _advance(rs.Generator(seed=1, offset=offset), jnp.uint32(step))
     assert as_int(got.offset) == (offset + step) % 2**64
 
 
