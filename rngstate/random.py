@@ -104,7 +104,10 @@ def _scalar_as_array(kind: type, value: Any, x64: bool) -> jax.Array:
     # compiled program and its values are the same. `kind` and `x64` keep 1, 1.0 and True
     # (equal as dict keys) and the two precisions apart.
     del kind, x64
-    return jnp.asarray(value)
+    # The first call may come while a user's jit is tracing: without this, the cache would
+    # keep that trace's tracer, and a later trace would take it for an extra program input.
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(value)
 
 
 def _traced(value: Any) -> Any:

@@ -74,3 +74,16 @@ def test_grad_through_a_sample_with_a_generator_argument():
     gen = rs.Generator(seed=4)
     grad = jax.grad(loss)(jnp.ones(3), gen)
     np.testing.assert_array_equal(grad, jax.random.normal(reference_key(4, 0), (3,)))
+
+
+def test_scalar_first_seen_under_jit_does_not_leak_into_later_programs():
+    # A scalar no other test uses, so its first use is inside this trace.
+    gen = rs.Generator(seed=5)
+
+    def draw(g):
+        return rs.random.uniform(g, (3,), minval=-0.3711)[0]
+
+    first = jax.jit(draw)(gen)
+    ahead_of_time = jax.jit(lambda g: draw(g)).lower(gen).compile()
+    np.testing.assert_array_equal(ahead_of_time(gen), first)
+    np.testing.assert_array_equal(draw(gen), first)
