@@ -9,6 +9,7 @@ user's numbers in the process.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import jax
@@ -26,11 +27,8 @@ MESSAGE = (
 _warned = False
 
 
-def warn_if_off(stacklevel: int = 4) -> None:
+def warn_if_off() -> None:
     """Warn once per process, on the first draw made with the flag off.
-
-    ``stacklevel`` points the warning at the user's line: 4 from the op dispatch
-    (``warn_if_off`` <- ``_run`` <- the op <- the caller).
 
     >>> import jax
     >>> jax.config.jax_threefry_partitionable
@@ -41,4 +39,13 @@ def warn_if_off(stacklevel: int = 4) -> None:
     if _warned or jax.config.jax_threefry_partitionable:
         return
     _warned = True
-    warnings.warn(MESSAGE, UserWarning, stacklevel=stacklevel)
+    warnings.warn(MESSAGE, UserWarning, stacklevel=_first_frame_outside_rngstate())
+
+
+def _first_frame_outside_rngstate() -> int:
+    # The warning should point at the user's line, however many rngstate frames (op, method,
+    # dispatch) lie between it and this call.
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("rngstate"):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -243,7 +243,7 @@ class Generator:
             raise TypeError(f"n must be a Python int, got {type(n).__name__}")
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        _partitionable.warn_if_off(stacklevel=3)  # jax.random.split's keys depend on it
+        _partitionable.warn_if_off()  # jax.random.split's keys depend on the flag
         keys = self.key().reshape(-1)
         children = jax.vmap(lambda k: jax.random.key_data(jax.random.split(k, int(n))))(keys)
         seeds = children.reshape(*self.batch_shape, int(n), 2)

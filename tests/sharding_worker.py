@@ -54,7 +54,11 @@ CONFIGS: list[tuple[str, tuple[int, ...], list[str]]] = [
     (
         "explicit",
         (8,),
-        [n for n in EVERY_OP if "out_sharding" in inspect.signature(getattr(rs.random, n)).parameters],
+        [
+            n
+            for n in EVERY_OP
+            if "out_sharding" in inspect.signature(getattr(rs.random, n)).parameters
+        ],
     ),
 ]
 
