@@ -49,11 +49,19 @@ def shardable_args() -> dict[str, tuple[str, tuple, dict]]:
     return table
 
 
+# Samplers that loop until every element is accepted (gamma and those built on it; poisson,
+# binomial and multinomial). Sharded, XLA all-reduces the loop's stop flag across devices.
+REJECTION_SAMPLERS = frozenset(
+    "gamma beta chisquare dirichlet f loggamma t generalized_normal ball poisson binomial "
+    "multinomial".split()
+)
+
 # The last step of multivariate_normal is a matmul over the event axis, and of dirichlet a
-# normalising sum over it. With a batch of 16 rows split 8 ways, XLA:CPU compiles that step
-# for a 2-row block and may round the result differently (by 1 ulp) than for 16 rows; an
-# unsharded call with the block's shape gives the sharded block exactly. The random draws
-# underneath are the same bits. These cases bound that difference.
+# normalising sum over it (a softmax of log-gamma draws). With a batch of 16 rows split 8
+# ways, XLA:CPU compiles that step for a 2-row block and can round it differently than for
+# 16 rows; an unsharded call with the block's shape gives the sharded block exactly. The
+# random draws underneath are the same bits. These cases bound the difference: a few ulp
+# is rounding, where a different draw would differ by millions of ulp.
 ROUNDING_CASES: dict[str, tuple[str, tuple, dict]] = {
     "multivariate_normal_batch16": (
         "multivariate_normal",
@@ -62,4 +70,4 @@ ROUNDING_CASES: dict[str, tuple[str, tuple, dict]] = {
     ),
     "dirichlet_batch16": ("dirichlet", (jnp.array([1.0, 2.0, 3.0]), (16,)), {}),
 }
-ROUNDING_ULPS = 1
+ROUNDING_ULPS = 4  # 1 (mvn) and 2 (dirichlet) measured on XLA:CPU, jax 0.10
