@@ -7,9 +7,51 @@
 ((3, 4), Generator(seed=1099511627781, offset=1))
 """
 
-from rngstate import random
+from rngstate import ops, random
 from rngstate.distributed import process_generator
+from rngstate.facade import (
+    capture,
+    default_generator,
+    fork_rng,
+    get_rng_state,
+    get_seed,
+    initial_seed,
+    manual_seed,
+    restore,
+    seed,
+    set_rng_state,
+    set_seed,
+)
 from rngstate.generator import Generator, derive_key
+from rngstate.seeding import (
+    seed_worker,
+    set_random_seed,
+    worker_generator,
+    worker_init_fn,
+    worker_seed,
+)
 
-__all__ = ["Generator", "derive_key", "process_generator", "random"]
+__all__ = [
+    "Generator",
+    "derive_key",
+    "random",
+    "manual_seed",
+    "seed",
+    "initial_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "default_generator",
+    "fork_rng",
+    "set_seed",
+    "get_seed",
+    "set_random_seed",
+    "capture",
+    "restore",
+    "ops",
+    "worker_seed",
+    "worker_generator",
+    "seed_worker",
+    "worker_init_fn",
+    "process_generator",
+]
 __version__ = "0.1.0"

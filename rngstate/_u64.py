@@ -18,7 +18,7 @@ import numpy as np
 U64_MOD = 2**64
 _MASK32 = 0xFFFFFFFF
 
-__all__ = ["U64_MOD", "to_words", "from_words", "add", "is_concrete"]
+__all__ = ["U64_MOD", "to_words", "to_int", "from_words", "add", "is_concrete"]
 
 
 def is_concrete(x: Any) -> bool:
@@ -52,7 +52,29 @@ def to_words(value: Any, name: str, *, allow_negative: bool) -> jax.Array:
         or isinstance(value, jax.core.Tracer)
     ):
         return _array_to_words(value, name)
-    if isinstance(value, (jax.Array, np.ndarray)):  # concrete 0-d array: check it exactly
+    number = to_int(value, name, allow_negative=allow_negative)
+    return jnp.array([number >> 32, number & _MASK32], dtype=jnp.uint32)
+
+
+def to_int(value: Any, name: str, *, allow_negative: bool) -> int:
+    """Check one concrete integer exactly and return it as a Python int in ``[0, 2**64)``.
+
+    The scalar rule of :func:`to_words`, for callers that need the number itself: Python
+    and NumPy integers and concrete 0-d integer arrays; ``[0, 2**64)``, or
+    ``[-2**63, 2**64)`` wrapping mod 2**64 when ``allow_negative``.
+
+    >>> to_int(-1, "seed", allow_negative=True)
+    18446744073709551615
+    >>> to_int(2**64, "seed", allow_negative=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be in [0, 2**64), got 18446744073709551616
+    """
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(f"{name} must be a concrete integer, got a traced value")
+    if isinstance(value, (jax.Array, np.ndarray)):
+        if np.ndim(value) > 0:
+            raise TypeError(f"{name} must be a single integer, got an array of shape {value.shape}")
         if not jnp.issubdtype(value.dtype, jnp.integer):
             raise TypeError(f"{name} must be an integer, got an array of dtype {value.dtype}")
         value = int(value)
@@ -60,8 +82,7 @@ def to_words(value: Any, name: str, *, allow_negative: bool) -> jax.Array:
     low = -(2**63) if allow_negative else 0
     if not low <= number < U64_MOD:
         raise ValueError(f"{name} must be in [{low}, 2**64), got {number}")
-    number %= U64_MOD
-    return jnp.array([number >> 32, number & _MASK32], dtype=jnp.uint32)
+    return number % U64_MOD
 
 
 def _array_to_words(value: Any, name: str) -> jax.Array:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import jax
+import jax.numpy as jnp
 import pytest
 from hypothesis import settings
 
@@ -21,6 +22,34 @@ def reference_key(seed: int, offset: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), offset)
 
 
+def threefry_u64(key: int, counter: int) -> int:
+    """One threefry2x32-20 block on u64 [high, low] words, by JAX's own implementation."""
+    from jax.extend.random import threefry_2x32
+
+    words = threefry_2x32(
+        jnp.array([key >> 32, key & 0xFFFFFFFF], jnp.uint32),
+        jnp.array([counter >> 32, counter & 0xFFFFFFFF], jnp.uint32),
+    ).tolist()
+    return (words[0] << 32) | words[1]
+
+
+def reference_key_u64(seed: int, offset: int) -> jax.Array:
+    """Contract §2 for any 64-bit seed and offset, from JAX's threefry_2x32."""
+    value = threefry_u64(seed, offset)
+    return jax.random.wrap_key_data(
+        jnp.array([value >> 32, value & 0xFFFFFFFF], jnp.uint32), impl="threefry2x32"
+    )
+
+
 @pytest.fixture
 def shared_dir() -> pathlib.Path:
     return SHARED
+
+
+@pytest.fixture
+def isolated_rng():
+    """Run a test on the process-wide random state and put it all back afterwards."""
+    import rngstate
+
+    with rngstate.fork_rng():
+        yield

@@ -125,6 +125,21 @@ def test_process_generator_gives_each_process_its_own_stream(reports):
     )
 
 
+def test_set_random_seed_shares_one_seed_or_adds_the_rank(reports):
+    seeded = [r["set_random_seed"] for r in reports]
+    shared = seeded[0]["none"]
+    assert 0 <= shared < 2**64
+    assert [s["none"] for s in seeded] == [shared, shared], "one seed for the whole run"
+    assert [s["get_seed"] for s in seeded] == [shared, shared]
+    # Both default generators start at (shared, 0): the same draw in both processes.
+    expected = jax.random.normal(rs.Generator(seed=shared).key(), (4,))
+    assert [s["default_generator_normal_hex"] for s in seeded] == [_bytes(expected)] * 2
+    # diff_rank_seed: the seed plus the process index (a fresh shared draw for seed=None).
+    assert [s["given_diff_rank"] for s in seeded] == [1000, 1001]
+    first, second = (s["none_diff_rank"] for s in seeded)
+    assert (second - first) % 2**64 == 1
+
+
 def test_a_dead_peer_ends_the_run_quickly(tmp_path):
     codes, _, _, seconds = run_two_processes(tmp_path, extra={1: ["--die-after-init"]})
     assert codes[1] == 3

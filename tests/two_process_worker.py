@@ -77,6 +77,14 @@ def main() -> None:
         "next_gen": repr(shared),
         "normal_hex": hex_of(draw_mine),
     }
+    shared_seed = rs.set_random_seed()  # None: drawn on process 0, broadcast to all
+    report["set_random_seed"] = {
+        "none": shared_seed,
+        "get_seed": rs.get_seed(),
+        "default_generator_normal_hex": hex_of(rs.ops.normal((4,))),
+        "none_diff_rank": rs.set_random_seed(diff_rank_seed=True),
+        "given_diff_rank": rs.set_random_seed(1000, diff_rank_seed=True),
+    }
     print(json.dumps(report), flush=True)
     jax.distributed.shutdown()
 
