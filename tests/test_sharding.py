@@ -92,7 +92,7 @@ def test_sharded_program_communicates_only_where_explained(report, name):
 
 
 @pytest.mark.parametrize("case", sorted(ROUNDING_CASES))
-def test_event_axis_reductions_round_within_one_ulp(report, case):
+def test_event_axis_reductions_differ_by_a_few_ulp_at_most(report, case):
     (config,) = _configs_with(report, case)
     assert config["ops"][case]["max_ulp"] <= ROUNDING_ULPS
     assert config["ops"][case]["sharding_ok"]
