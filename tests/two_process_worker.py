@@ -18,14 +18,15 @@ SEED, OFFSET = 2**40 + 5, 7
 SHAPE = (16, 8)
 
 # Gloo carries CPU collectives between processes (JAX's default in recent versions; named
-# here so that older ones agree). Short timeouts: a missing or dead peer ends the run.
+# here so that older ones agree). Bounded waits: a missing or dead peer ends the run (the
+# test harness also kills the survivor as soon as one process fails).
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 jax.distributed.initialize(
     coordinator_address=f"127.0.0.1:{PORT}",
     num_processes=2,
     process_id=PROCESS_ID,
     initialization_timeout=60,
-    heartbeat_timeout_seconds=10,
+    heartbeat_timeout_seconds=30,
     shutdown_timeout_seconds=10,
 )
 if "--die-after-init" in sys.argv:
