@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint bench bench-quick quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+
+# dieharder on three bit streams; writes docs/quality.md. Not part of CI: the full battery
+# takes about an hour per stream. QUALITY=standard (full battery on one seed, named subset on
+# the interleaved streams), full, or subset. Installs the Debian package dieharder if missing.
+QUALITY ?= standard
+quality: $(STAMP)
+	$(PY) tests/quality/run_dieharder.py run --mode $(QUALITY)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -7,7 +7,8 @@
 ((3, 4), Generator(seed=1099511627781, offset=1))
 """
 
-from rngstate import ops, random
+from rngstate import init, ops, random
+from rngstate.checkpoint import CheckpointError, load, save
 from rngstate.distributed import process_generator
 from rngstate.facade import (
     capture,
@@ -52,6 +53,10 @@ __all__ = [
     "worker_generator",
     "seed_worker",
     "worker_init_fn",
+    "init",
+    "save",
+    "load",
+    "CheckpointError",
     "process_generator",
 ]
 __version__ = "0.1.0"

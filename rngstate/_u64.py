@@ -89,6 +89,11 @@ def _array_to_words(value: Any, name: str) -> jax.Array:
     dtype = jnp.result_type(value)
     if dtype == jnp.bool_ or not jnp.issubdtype(dtype, jnp.integer):
         raise TypeError(f"{name} must be an integer array, got dtype {dtype}")
+    if isinstance(value, np.ndarray) and value.dtype.itemsize == 8:
+        # Split in NumPy: without x64, jnp.asarray would cut a 64-bit array to 32 bits.
+        wide = value.astype(np.uint64)  # two's complement: wraps negatives mod 2**64
+        words = np.stack([wide >> np.uint64(32), wide & np.uint64(_MASK32)], axis=-1)
+        return jnp.asarray(words.astype(np.uint32))
     value = jnp.asarray(value)
     if dtype.itemsize == 8:  # only exists with jax_enable_x64
         wide = value.astype(jnp.uint64)

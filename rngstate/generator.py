@@ -7,6 +7,7 @@ static, so a jitted function taking a generator compiles once whatever the seed 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import secrets
 from typing import Any
 
@@ -20,6 +21,13 @@ from rngstate.threefry import threefry2x32
 __all__ = ["Generator", "derive_key"]
 
 _STATE_BYTES = 16
+
+# Domain-separation keys of `Generator.stream`, one per kind of name: eight ASCII bytes each,
+# read as a big-endian u64. Int and str names are hashed under different keys, so they never
+# share a derivation path.
+_STREAM_DOMAIN_INT = int.from_bytes(b"rs:strmI", "big")
+_STREAM_DOMAIN_STR = int.from_bytes(b"rs:strmS", "big")
+_STREAM_NAME_PERSON = b"rngstate.stream"  # blake2b personalisation for str names
 
 
 def derive_key(seed: jax.Array, offset: jax.Array) -> jax.Array:
@@ -168,9 +176,15 @@ class Generator:
 
         >>> Generator(seed=1, offset=2**64 - 1).construct(2)
         Generator(seed=1, offset=1)
+        >>> Generator(seed=1).construct(jnp.arange(3)).batch_shape
+        (3,)
         """
         step_words = _u64.to_words(step, "step", allow_negative=False)
-        return Generator.from_words(self.seed, _u64.add(self.offset, step_words))
+        offset = _u64.add(self.offset, step_words)
+        # A batch of steps makes a batch of generators: both leaves get the batch shape, so
+        # the result maps under jax.vmap like any other batch.
+        seed = jnp.broadcast_to(self.seed, offset.shape)
+        return Generator.from_words(seed, offset)
 
     def manual_seed(self, seed: Any) -> Generator:
         """A generator with a new seed and offset 0 (PyTorch / MindSpore name).
@@ -249,6 +263,56 @@ class Generator:
         seeds = children.reshape(*self.batch_shape, int(n), 2)
         return Generator.from_words(seeds, jnp.zeros_like(seeds)), self.construct(1)
 
+    def stream(self, name: int | str) -> Generator:
+        """An independent generator for one purpose, fixed by this seed and ``name`` alone.
+
+        ``name`` is a ``str`` (a purpose or a layer path: ``"params"``, ``"encoder/3/mlp"``)
+        or an integer in ``[0, 2**64)`` (Python, NumPy, or an integer JAX array, traced too).
+        The offset of this generator plays no part and this generator is not advanced: the
+        same seed and name give the same stream in any order and at any point of a run, so
+        each layer can own a stream without threading one generator through the others.
+        Streams nest: ``g.stream("params").stream(3)``. For seed ``s`` (words ``[hi, lo]``):
+
+            domain = threefry2x32_20(key=TAG, counter=[s >> 32, s & 0xffffffff])
+            seed'  = threefry2x32_20(key=domain, counter=[w >> 32, w & 0xffffffff])
+            offset' = 0
+
+        where an int name is ``w`` itself and ``TAG`` is the u64 of the ASCII bytes
+        ``"rs:strmI"``, and a str name is ``w = `` the big-endian u64 of
+        ``blake2b(name.encode("utf-8"), digest_size=8, person=b"rngstate.stream")`` with
+        ``TAG = "rs:strmS"``. Collisions: for one parent, distinct int names give distinct
+        seeds (Threefry is a permutation of the counter under a fixed key); distinct str names
+        share a seed only if their 64-bit digests collide (probability 2**-64 per pair); an
+        int and a str name are hashed under different domain keys, so they share a seed only
+        by a 2**-64 chance, as do streams of different parents. The parent's own keys are
+        Threefry under the parent seed, never under a domain key, so a stream's seed is
+        unrelated to any key the parent samples with.
+
+        >>> g = Generator(seed=7)
+        >>> g.stream("dropout") == g.construct(5).stream("dropout")
+        True
+        >>> g.stream("dropout") == g.stream("params"), g.stream(0) == g.stream("0")
+        (False, False)
+        """
+        if isinstance(name, str):
+            digest = hashlib.blake2b(
+                name.encode("utf-8"), digest_size=8, person=_STREAM_NAME_PERSON
+            ).digest()
+            name_words = _u64.to_words(int.from_bytes(digest, "big"), "name", allow_negative=False)
+            tag = _STREAM_DOMAIN_STR
+        else:
+            try:
+                name_words = _u64.to_words(name, "name", allow_negative=False)
+            except TypeError:
+                raise TypeError(
+                    "name must be a str or an integer in [0, 2**64), "
+                    f"got {type(name).__name__} {name!r}"
+                ) from None
+            tag = _STREAM_DOMAIN_INT
+        tag_words = _u64.to_words(tag, "tag", allow_negative=False)
+        seed = _stream_seed(self.seed, tag_words, name_words)
+        return Generator.from_words(seed, jnp.zeros_like(seed))
+
     # -- value semantics ----------------------------------------------------------------
 
     def __eq__(self, other: object) -> bool:
@@ -280,6 +344,12 @@ class Generator:
             raise ValueError(
                 f"{what}() needs a single generator, got batch shape {self.batch_shape}"
             )
+
+
+@jax.jit  # one dispatch instead of two eager 20-round hashes; inlined under an outer jit
+def _stream_seed(seed: jax.Array, tag: jax.Array, name: jax.Array) -> jax.Array:
+    domain = threefry2x32(tag[0], tag[1], seed[..., 0], seed[..., 1])
+    return jnp.stack(threefry2x32(domain[0], domain[1], name[..., 0], name[..., 1]), axis=-1)
 
 
 def _describe(leaf: Any) -> str:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rngstate import _partitionable, _u64
+from rngstate import _u64
 from rngstate.generator import Generator, derive_key
 
 # jax.random functions that take a key but are not samplers: they make or reshape keys.
@@ -104,8 +104,8 @@ def _scalar_as_array(kind: type, value: Any, x64: bool) -> jax.Array:
     # compiled program and its values are the same. `kind` and `x64` keep 1, 1.0 and True
     # (equal as dict keys) and the two precisions apart.
     del kind, x64
-    # The first call may come while a user's jit is tracing: without this, the cache would
-    # keep that trace's tracer, and a later trace would take it for an extra program input.
+    # Made concrete even when first met inside a user's jit: a cached tracer would leak
+    # into every later trace ("Execution supplied 0 arguments but ... expected N").
     with jax.ensure_compile_time_eval():
         return jnp.asarray(value)
 
@@ -205,7 +205,6 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
             f"{name}() samples from one generator; got a batch of shape {gen.batch_shape}. "
             "Map over the batch with jax.vmap."
         )
-    _partitionable.warn_if_off()
     static, dynamic = op[1].split(op[1].bind(args, kwargs))
     values, offset = _sample_and_advance(op, static, gen.seed, gen.offset, dynamic)
     return values, Generator.from_words(gen.seed, offset)

@@ -121,6 +121,15 @@ def test_integer_arrays_as_seeds_traced_too():
     assert gen.initial_seed() == 2**64 - 2
 
 
+def test_numpy_64_bit_arrays_keep_all_64_bits():
+    seeds = np.array([2**40 + 5, 2**64 - 1, 7], dtype=np.uint64)
+    gen = rs.Generator(seed=seeds, offset=np.array([2**63, 1, 2**32], dtype=np.uint64))
+    assert gen.seed.tolist() == [[256, 5], [2**32 - 1, 2**32 - 1], [0, 7]]
+    assert gen.offset.tolist() == [[2**31, 0], [0, 1], [1, 0]]
+    negative = rs.Generator(seed=np.array([-2, 3], dtype=np.int64))
+    assert negative.seed.tolist() == [[2**32 - 1, 2**32 - 2], [0, 3]]
+
+
 # -- bad input ----------------------------------------------------------------------------
 
 

@@ -87,3 +87,12 @@ def test_scalar_first_seen_under_jit_does_not_leak_into_later_programs():
     ahead_of_time = jax.jit(lambda g: draw(g)).lower(gen).compile()
     np.testing.assert_array_equal(ahead_of_time(gen), first)
     np.testing.assert_array_equal(draw(gen), first)
+
+
+def test_construct_with_a_batch_of_steps_makes_a_batch_that_vmaps():
+    gens = rs.Generator(seed=7, offset=2).construct(jnp.arange(4, dtype=jnp.uint32))
+    assert gens.seed.shape == gens.offset.shape == (4, 2)
+    values, _ = jax.vmap(lambda g: g.uniform((2,)))(gens)
+    for i in range(4):
+        np.testing.assert_array_equal(values[i], jax.random.uniform(reference_key(7, 2 + i), (2,)))
+
