@@ -95,4 +95,3 @@ def test_construct_with_a_batch_of_steps_makes_a_batch_that_vmaps():
     values, _ = jax.vmap(lambda g: g.uniform((2,)))(gens)
     for i in range(4):
         np.testing.assert_array_equal(values[i], jax.random.uniform(reference_key(7, 2 + i), (2,)))
-
