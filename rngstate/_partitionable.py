@@ -9,8 +9,11 @@ user's numbers in the process.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
 import warnings
+from collections.abc import Iterator
 
 import jax
 
@@ -25,6 +28,8 @@ MESSAGE = (
 # Once per process: the warning is about the run, not about each draw. Until it fires, the
 # flag is read on every draw (a plain attribute read), so turning it off later is caught.
 _warned = False
+# Set by rngstate's own checks that draw with the flag off on purpose (golden values).
+_on_purpose = contextvars.ContextVar("rngstate_partitionable_off_on_purpose", default=False)
 
 
 def warn_if_off() -> None:
@@ -36,10 +41,25 @@ def warn_if_off() -> None:
     >>> warn_if_off()  # the flag is on: nothing to say
     """
     global _warned
-    if _warned or jax.config.jax_threefry_partitionable:
+    if _warned or jax.config.jax_threefry_partitionable or _on_purpose.get():
         return
     _warned = True
     warnings.warn(MESSAGE, UserWarning, stacklevel=_first_frame_outside_rngstate())
+
+
+@contextlib.contextmanager
+def off_on_purpose() -> Iterator[None]:
+    """Draws inside turned the flag off deliberately: no warning, and the once is kept.
+
+    >>> import jax
+    >>> with jax.threefry_partitionable(False), off_on_purpose():
+    ...     warn_if_off()  # silent
+    """
+    token = _on_purpose.set(True)
+    try:
+        yield
+    finally:
+        _on_purpose.reset(token)
 
 
 def _first_frame_outside_rngstate() -> int:

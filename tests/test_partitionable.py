@@ -82,3 +82,14 @@ def test_flag_on_is_jax_default_and_draws_are_silent():
         gen = rs.Generator(seed=3)
         _, gen = rs.random.normal(gen, (4,))
         _, gen = gen.spawn(2)
+
+
+def test_rngstates_own_golden_check_draws_with_the_flag_off_without_warning():
+    from rngstate import _partitionable, golden
+
+    # Meaningful only while this process has not warned yet (nothing in the suite should
+    # have drawn with the flag off by accident).
+    assert not _partitionable._warned
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert golden.mismatches(partitionable=False, fields=("uniform_f32",)) == []
