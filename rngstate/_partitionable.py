@@ -28,8 +28,9 @@ MESSAGE = (
 # Once per process: the warning is about the run, not about each draw. Until it fires, the
 # flag is read on every draw (a plain attribute read), so turning it off later is caught.
 _warned = False
-# Set by rngstate's own checks that draw with the flag off on purpose (golden values).
-_on_purpose = contextvars.ContextVar("rngstate_partitionable_off_on_purpose", default=False)
+# Set while rngstate's own checks draw (golden values, `rngstate doctor`): those draws are not
+# the user's, and some turn the flag off on purpose.
+_internal = contextvars.ContextVar("rngstate_internal_draws", default=False)
 
 
 def warn_if_off() -> None:
@@ -41,25 +42,25 @@ def warn_if_off() -> None:
     >>> warn_if_off()  # the flag is on: nothing to say
     """
     global _warned
-    if _warned or jax.config.jax_threefry_partitionable or _on_purpose.get():
+    if _warned or jax.config.jax_threefry_partitionable or _internal.get():
         return
     _warned = True
     warnings.warn(MESSAGE, UserWarning, stacklevel=_first_frame_outside_rngstate())
 
 
 @contextlib.contextmanager
-def off_on_purpose() -> Iterator[None]:
-    """Draws inside turned the flag off deliberately: no warning, and the once is kept.
+def internal_draws() -> Iterator[None]:
+    """Draws inside are rngstate's own checks: no warning, and the once is kept for the user.
 
     >>> import jax
-    >>> with jax.threefry_partitionable(False), off_on_purpose():
+    >>> with jax.threefry_partitionable(False), internal_draws():
     ...     warn_if_off()  # silent
     """
-    token = _on_purpose.set(True)
+    token = _internal.set(True)
     try:
         yield
     finally:
-        _on_purpose.reset(token)
+        _internal.reset(token)
 
 
 def _first_frame_outside_rngstate() -> int:

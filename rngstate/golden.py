@@ -68,7 +68,7 @@ def current_values(seed: int, offset: int, partitionable: bool | None = None) ->
 
     gen = rs.Generator(seed, offset)
     flag = jax.config.jax_threefry_partitionable if partitionable is None else partitionable
-    with jax.threefry_partitionable(flag), _partitionable.off_on_purpose():
+    with jax.threefry_partitionable(flag), _partitionable.internal_draws():
         values = {
             "key": _hex_words(jax.random.key_data(gen.key())),
             "bits_u32": _hex_words(rs.random.bits(gen, (COUNT,), jnp.uint32)[0]),
