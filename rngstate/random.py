@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rngstate import _u64
+from rngstate import _partitionable, _u64
 from rngstate.generator import Generator, derive_key
 
 # jax.random functions that take a key but are not samplers: they make or reshape keys.
@@ -205,6 +205,7 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
             f"{name}() samples from one generator; got a batch of shape {gen.batch_shape}. "
             "Map over the batch with jax.vmap."
         )
+    _partitionable.warn_if_off()
     static, dynamic = op[1].split(op[1].bind(args, kwargs))
     values, offset = _sample_and_advance(op, static, gen.seed, gen.offset, dynamic)
     return values, Generator.from_words(gen.seed, offset)
