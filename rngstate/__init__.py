@@ -7,7 +7,7 @@
 ((3, 4), Generator(seed=1099511627781, offset=1))
 """
 
-from rngstate import init, ops, random
+from rngstate import fast, init, ops, random
 from rngstate.checkpoint import CheckpointError, load, save
 from rngstate.distributed import process_generator
 from rngstate.facade import (
@@ -49,6 +49,7 @@ __all__ = [
     "capture",
     "restore",
     "ops",
+    "fast",
     "worker_seed",
     "worker_generator",
     "seed_worker",

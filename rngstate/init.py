@@ -223,8 +223,15 @@ def _orthogonal_sampler(
     return weight * jnp.asarray(gain, dtype)
 
 
-_scaled_op = random.make_op("scaled", _scaled_sampler)
-_truncated_op = random.make_op("truncated", _truncated_sampler)
+# Both draw through one covered jax.random op, so they take the fast path (rngstate.fast).
+_scaled_op = random.make_op(
+    "scaled",
+    _scaled_sampler,
+    fast_as=lambda a: ("uniform" if a["distribution"] == "uniform" else "normal", a),
+)
+_truncated_op = random.make_op(
+    "truncated", _truncated_sampler, fast_as=lambda a: ("truncated_normal", a)
+)
 _orthogonal_op = random.make_op("orthogonal", _orthogonal_sampler)
 
 

@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rngstate import _partitionable, _u64
+from rngstate import _partitionable, _u64, fast
+from rngstate._dropout import dropout_sampler as _dropout_sampler
 from rngstate.generator import Generator, derive_key
 
 # jax.random functions that take a key but are not samplers: they make or reshape keys.
@@ -55,6 +56,14 @@ def _discover_samplers() -> dict[str, Callable[..., Any]]:
 
 JAX_SAMPLERS: dict[str, Callable[..., Any]] = _discover_samplers()
 """The ``jax.random`` samplers of the installed JAX, by name."""
+
+
+FastAs = Callable[[dict[str, Any]], "tuple[str, dict[str, Any]] | None"]
+"""How an op's call maps to a ``jax.random`` op of the fast path (see :func:`make_op`)."""
+
+
+def _as_itself(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return name, arguments
 
 
 # -- the one dispatch path ----------------------------------------------------------------
@@ -127,7 +136,9 @@ def _is_value_parameter(param: inspect.Parameter) -> bool:
 class _Binder:
     """Binds a call's arguments to a sampler's parameters and splits static from traced."""
 
-    def __init__(self, name: str, sampler: Callable[..., Any]) -> None:
+    def __init__(
+        self, name: str, sampler: Callable[..., Any], fast_as: FastAs | None = None
+    ) -> None:
         params = list(inspect.signature(sampler).parameters.values())[1:]  # after the key
         for p in params:
             if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
@@ -137,6 +148,7 @@ class _Binder:
         self.positional = tuple(p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD)
         self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self.array_params = frozenset(p.name for p in params if _is_value_parameter(p))
+        self.fast_as = fast_as
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if len(args) > len(self.positional):
@@ -206,24 +218,38 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
             "Map over the batch with jax.vmap."
         )
     _partitionable.warn_if_off()
-    static, dynamic = op[1].split(op[1].bind(args, kwargs))
-    values, offset = _sample_and_advance(op, static, gen.seed, gen.offset, dynamic)
+    sampler, binder = op
+    arguments = binder.bind(args, kwargs)
+    static, dynamic = binder.split(arguments)
+    if binder.fast_as is not None and (served := binder.fast_as(arguments)) is not None:
+        # Chosen here, outside the jit, so that the choice keys the compile cache.
+        sampler = fast.select(sampler, *served)
+    values, offset = _sample_and_advance((sampler, binder), static, gen.seed, gen.offset, dynamic)
     return values, Generator.from_words(gen.seed, offset)
 
 
-def make_op(name: str, sampler: Callable[..., Any]) -> Callable[..., tuple[Any, Generator]]:
+def make_op(
+    name: str, sampler: Callable[..., Any], *, fast_as: FastAs | None = None
+) -> Callable[..., tuple[Any, Generator]]:
     """Turn ``sampler(key, *args, **kwargs)`` into ``op(gen, *args, **kwargs)``.
 
     The op returns ``(sampler(gen.key(), *args, **kwargs), gen.construct(1))`` and shows
     the sampler's own parameters and docstring to ``help()`` and ``inspect.signature``.
+
+    ``fast_as`` lets the op take the fast path (:mod:`rngstate.fast`): given the call's
+    arguments by name, it returns the ``jax.random`` op the sampler draws with and that
+    op's arguments (``(op, arguments)``), or ``None`` for a call the fast path does not
+    serve. The sampler must use its key only through that op. A ``jax.random`` sampler
+    under its own name needs nothing: it is its own ``fast_as``.
 
     >>> import jax, inspect
     >>> op = make_op("uniform", jax.random.uniform)
     >>> list(inspect.signature(op).parameters)[:3]
     ['gen', 'shape', 'dtype']
     """
-
-    bound = (sampler, _Binder(name, sampler))
+    if fast_as is None and JAX_SAMPLERS.get(name) is sampler:
+        fast_as = functools.partial(_as_itself, name)
+    bound = (sampler, _Binder(name, sampler, fast_as))
 
     def op(gen: Generator, *args: Any, **kwargs: Any) -> tuple[Any, Generator]:
         return _run(bound, gen, args, kwargs)
@@ -245,15 +271,6 @@ def make_op(name: str, sampler: Callable[..., Any]) -> Callable[..., tuple[Any, 
         + inspect.cleandoc(sampler.__doc__ or "")
     )
     return op
-
-
-def _dropout_sampler(key: jax.Array, x: ArrayLike, rate: RealArray) -> jax.Array:
-    x = jnp.asarray(x)
-    keep_prob = 1.0 - rate
-    keep = jax.random.bernoulli(key, keep_prob, x.shape)
-    # rate == 1 keeps nothing; guard the division so the kept-nothing case has no inf/nan.
-    scaled = x / jnp.where(keep_prob > 0, keep_prob, 1.0).astype(x.dtype)
-    return jnp.where(keep, scaled, jnp.zeros_like(x))
 
 
 def dropout(
@@ -288,7 +305,10 @@ def dropout(
     return _run(_DROPOUT, gen, (x, rate), {})
 
 
-_DROPOUT = (_dropout_sampler, _Binder("dropout", _dropout_sampler))
+_DROPOUT = (
+    _dropout_sampler,
+    _Binder("dropout", _dropout_sampler, functools.partial(_as_itself, "dropout")),
+)
 
 _OPS: dict[str, Callable[..., Any]] = {
     name: make_op(name, sampler) for name, sampler in JAX_SAMPLERS.items()

@@ -1,0 +1,30 @@
+"""The one definition of the dropout mask, shared by the dropout op and its fast path.
+
+>>> import jax, jax.numpy as jnp
+>>> dropout_sampler(jax.random.key(0), jnp.ones(4), 0.0).tolist()
+[1.0, 1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+
+def dropout_sampler(key: jax.Array, x: ArrayLike, rate: ArrayLike) -> jax.Array:
+    """Inverted dropout of ``x`` with the mask ``jax.random.bernoulli(key, 1 - rate, x.shape)``.
+
+    The parameter annotations mark ``x`` and ``rate`` as values, so Python numbers passed
+    to them are traced rather than compiled in.
+
+    >>> import jax, jax.numpy as jnp
+    >>> dropout_sampler(jax.random.key(0), jnp.ones(3), 1.0).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    x = jnp.asarray(x)
+    keep_prob = 1.0 - rate
+    keep = jax.random.bernoulli(key, keep_prob, x.shape)
+    # rate == 1 keeps nothing; guard the division so the kept-nothing case has no inf/nan.
+    scaled = x / jnp.where(keep_prob > 0, keep_prob, 1.0).astype(x.dtype)
+    return jnp.where(keep, scaled, jnp.zeros_like(x))

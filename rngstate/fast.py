@@ -1,0 +1,377 @@
+"""The fast path: ``jax.random``'s values, with the bits hashed in counter mode.
+
+``jax.random`` draws its threefry bits through a primitive that XLA:CPU lowers to a rolled
+loop, which keeps it from fusing with anything. Here the same bits come from
+:func:`rngstate.threefry.threefry2x32` in plain ``jnp`` ops on an iota counter, so XLA fuses
+the hash, the transform to floats and whatever consumes them into one loop.
+
+The values are ``jax.random``'s by construction: the fast sampler of an op is the
+``jax.random`` function itself, called with the key re-wrapped as a PRNG implementation that
+is threefry in every respect (seed, split, fold_in) except that ``random_bits`` is computed
+here. With ``jax_threefry_partitionable`` on (JAX's default), JAX's bits for a shape are
+``x0 ^ x1`` of threefry2x32 under the key, with counter ``(hi, lo)`` = the 64-bit flat
+row-major index (``x0 << 32 | x1`` for 64-bit words, truncated for 8 and 16 bits). Draws
+of 2**32 values or more, or of fewer than 64, use JAX's own bits (see ``_MIN_ELEMENTS``).
+
+Safety net: the first use of each (op, dtype) in a process compares the fast sampler with
+``jax.random`` on a small input; on a mismatch it warns once and the op goes back to
+``jax.random`` for the rest of the process. :func:`status` reports where each stands.
+``RNGSTATE_FAST=0`` in the environment, :func:`set_enabled` or :func:`disabled` turn the
+fast path off.
+
+>>> import jax, rngstate as rs
+>>> g = rs.Generator(seed=3)
+>>> x, _ = rs.random.uniform(g, (4,))          # the fast path, verified on first use
+>>> bool((x == jax.random.uniform(g.key(), (4,))).all()), status()["uniform[float32]"]
+(True, 'verified')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.extend.random import define_prng_impl, threefry_prng_impl
+
+from rngstate._dropout import dropout_sampler
+from rngstate.threefry import threefry2x32
+
+__all__ = [
+    "COVERED",
+    "counter_mode_bits",
+    "disabled",
+    "fast_sampler",
+    "is_enabled",
+    "select",
+    "set_enabled",
+    "status",
+    "verify",
+]
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+_UINTS = ("uint8", "uint16", "uint32", "uint64")
+
+COVERED: Mapping[str, tuple[str, ...]] = {
+    "bits": _UINTS,
+    "uniform": _FLOATS,
+    "normal": _FLOATS,
+    "truncated_normal": _FLOATS,
+    "bernoulli": _FLOATS,  # the dtype of p
+    "dropout": _FLOATS,  # the dtype of x
+    "randint": ("int8", "int16", "int32", "int64", *_UINTS),
+    "exponential": _FLOATS,
+    "gumbel": _FLOATS,
+    "laplace": _FLOATS,
+}
+"""The ops the fast path serves, each with the dtypes it serves them in."""
+
+# Where each op's dtype comes from, and the dtype jax.random uses when that argument is None.
+_DTYPE_ARGUMENT = {"bernoulli": "p", "dropout": "x"}
+_DEFAULT_DTYPE = {"bits": np.uint64, "randint": np.int64}  # canonicalized; others float64
+
+# The counter is the flat index in one uint32 word; past that, JAX's own bits are used.
+_MAX_ELEMENTS = 2**32
+# Below this, JAX's own bits too: XLA:CPU sends the fused hash loop to its thread pool from
+# about 16 elements on (~30 us of wake-up), jax.random's loop only from about 64.
+_MIN_ELEMENTS = 64
+
+VERIFIED, FALLBACK, UNTESTED = "verified", "fallback", "untested"
+
+_PROBE_SHAPE = (9, 13)  # odd, 2-d, and at least _MIN_ELEMENTS
+
+
+# -- the bits ------------------------------------------------------------------------------
+
+
+def counter_mode_bits(key_data: jax.Array, bit_width: int, shape: tuple[int, ...]) -> jax.Array:
+    """JAX's partitionable threefry bits for ``shape``, as plain fusible ops.
+
+    ``key_data`` is ``uint32[2]``; ``bit_width`` is 8, 16, 32 or 64 (64 needs x64). The
+    counter of element ``i`` (row-major) is ``(0, i)``, so ``shape`` must have fewer than
+    2**32 elements.
+
+    >>> import jax
+    >>> k = jax.random.key(7)
+    >>> mine = counter_mode_bits(jax.random.key_data(k), 32, (2, 3))
+    >>> bool((mine == jax.random.bits(k, (2, 3), "uint32")).all())
+    True
+    """
+    size = math.prod(shape)
+    if size >= _MAX_ELEMENTS:
+        raise ValueError(f"shape must have fewer than 2**32 elements, got {shape}")
+    index = jnp.zeros(shape, jnp.uint32)
+    stride = 1
+    for axis in reversed(range(len(shape))):
+        # One iota per axis, as JAX builds its counter, so SPMD partitioning needs no collective.
+        index = index + lax.broadcasted_iota(jnp.uint32, shape, axis) * jnp.uint32(stride)
+        stride *= shape[axis]
+    hi, lo = threefry2x32(key_data[0], key_data[1], jnp.zeros_like(index), index)
+    if bit_width == 64:
+        return (hi.astype(jnp.uint64) << jnp.uint64(32)) | lo.astype(jnp.uint64)
+    return (hi ^ lo).astype(f"uint{bit_width}")
+
+
+def _random_bits(key_data: jax.Array, bit_width: int, shape: tuple[int, ...]) -> jax.Array:
+    shape = tuple(shape)
+    constant = all(isinstance(d, (int, np.integer)) for d in shape)
+    if (
+        not constant
+        or not _MIN_ELEMENTS <= math.prod(shape) < _MAX_ELEMENTS
+        or not jax.config.jax_threefry_partitionable
+    ):
+        return threefry_prng_impl.random_bits(key_data, bit_width, shape)
+    return counter_mode_bits(key_data, bit_width, shape)
+
+
+# Threefry in every respect but where its bits are computed: keys split and fold in as
+# jax.random's do, so samplers that split (randint) see the same subkeys.
+_COUNTER_MODE = define_prng_impl(
+    key_shape=(2,),
+    seed=threefry_prng_impl.seed,
+    split=threefry_prng_impl.split,
+    random_bits=lambda key_data, bit_width, shape: _random_bits(key_data, bit_width, shape),
+    fold_in=threefry_prng_impl.fold_in,
+    name="rngstate_threefry2x32_counter_mode",
+    tag="rsfry",
+)
+
+
+def _counter_mode_key(key: jax.Array) -> jax.Array:
+    return jax.random.wrap_key_data(jax.random.key_data(key), impl=_COUNTER_MODE)
+
+
+_FAST: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def fast_sampler(sampler: Callable[..., Any]) -> Callable[..., Any]:
+    """The fast version of ``sampler(key, ...)``: the same call, bits in counter mode.
+
+    ``sampler`` is a ``jax.random`` function, or any function that samples with ``key``
+    only through ``jax.random``. The result takes the same arguments and, for the ops in
+    :data:`COVERED`, returns the same values; it is cached, so it can key a jit cache.
+
+    >>> import jax
+    >>> k = jax.random.key(0)
+    >>> fast_normal = fast_sampler(jax.random.normal)
+    >>> bool((fast_normal(k, (5,)) == jax.random.normal(k, (5,))).all())
+    True
+    """
+    fast = _FAST.get(sampler)
+    if fast is None:
+
+        def fast(key: jax.Array, *args: Any, **kwargs: Any) -> Any:
+            return sampler(_counter_mode_key(key), *args, **kwargs)
+
+        fast.__name__ = f"fast_{getattr(sampler, '__name__', 'sampler')}"
+        fast = _FAST.setdefault(sampler, fast)
+    return fast
+
+
+# -- switching it off ----------------------------------------------------------------------
+
+_enabled = os.environ.get("RNGSTATE_FAST", "1").strip().lower() not in {"0", "false", "off", "no"}
+
+
+def is_enabled() -> bool:
+    """Whether ops take the fast path (``RNGSTATE_FAST=0`` in the environment starts it off).
+
+    >>> is_enabled() in (True, False)
+    True
+    """
+    return _enabled
+
+
+def set_enabled(enabled: bool) -> bool:
+    """Turn the fast path on or off for the whole process; returns the previous setting.
+
+    The choice is made when an op is traced: a function jitted before the call keeps
+    the path it was compiled with until it is traced again.
+
+    >>> previous = set_enabled(False)
+    >>> is_enabled()
+    False
+    >>> _ = set_enabled(previous)
+    """
+    global _enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    previous, _enabled = _enabled, enabled
+    return previous
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Within the block, every op samples through ``jax.random`` itself.
+
+    >>> with disabled():
+    ...     is_enabled()
+    False
+    """
+    previous = set_enabled(False)
+    try:
+        yield
+    finally:
+        set_enabled(previous)
+
+
+# -- the safety net ------------------------------------------------------------------------
+
+_status: dict[tuple[str, str], str] = {}
+_status_lock = threading.Lock()
+
+
+def status() -> dict[str, str]:
+    """Each covered ``"op[dtype]"``: ``"verified"``, ``"fallback"`` or ``"untested"``.
+
+    An (op, dtype) is verified against ``jax.random`` at its first use in the process;
+    ``"fallback"`` means the check failed and the op uses ``jax.random``.
+
+    >>> sorted(set(status().values()) - {"verified", "fallback", "untested"})
+    []
+    """
+    return {
+        f"{op}[{dtype}]": _status.get((op, dtype), UNTESTED)
+        for op, dtypes in COVERED.items()
+        for dtype in dtypes
+    }
+
+
+def _probe_arguments(op: str, dtype: str) -> dict[str, Any]:
+    """A small call of ``op`` in ``dtype`` with non-default arguments."""
+    shape = _PROBE_SHAPE
+    if op == "bernoulli":
+        return {"p": jnp.full(shape[-1:], 0.4, dtype), "shape": shape}
+    if op == "dropout":
+        return {"x": jnp.ones(shape, dtype), "rate": 0.3}
+    if op == "randint":
+        return {"shape": shape, "minval": -7, "maxval": 1000, "dtype": dtype}
+    if op == "uniform":
+        return {"shape": shape, "dtype": dtype, "minval": -2.0, "maxval": 3.0}
+    if op == "truncated_normal":
+        return {"lower": -1.5, "upper": 2.0, "shape": shape, "dtype": dtype}
+    return {"shape": shape, "dtype": dtype}
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _check(op: str, dtype: str) -> str:
+    sampler = _reference(op)
+    try:
+        # Concrete evaluation even when the first use is inside a user's jit/vmap/scan trace.
+        with jax.core.eval_context():
+            arguments = _probe_arguments(op, dtype)
+            key = jax.random.key(20240917)
+            both = jax.jit(
+                lambda k: (fast_sampler(sampler)(k, **arguments), sampler(k, **arguments))
+            )
+            problem = None if _same_bits(*both(key)) else "different values"
+    except Exception as error:  # noqa: BLE001 - any failure means: do not use it
+        problem = f"{type(error).__name__}: {error}"
+    if problem is None:
+        return VERIFIED
+    warnings.warn(
+        f"rngstate fast path for {op}[{dtype}] does not match jax.random {jax.__version__} "
+        f"({problem}); {op} uses jax.random from now on in this process",
+        RuntimeWarning,
+        stacklevel=6,  # the user's call of the op
+    )
+    return FALLBACK
+
+
+def _verified(op: str, dtype: str) -> bool:
+    state = _status.get((op, dtype))
+    if state is None:
+        with _status_lock:
+            state = _status.get((op, dtype))
+            if state is None:
+                state = _status[(op, dtype)] = _check(op, dtype)
+    return state == VERIFIED
+
+
+def _dtype_of(op: str, arguments: Mapping[str, Any]) -> str | None:
+    """The dtype an op call samples in, if the fast path covers it; else None."""
+    if op not in COVERED:
+        return None
+    if op in _DTYPE_ARGUMENT:
+        value = arguments.get(_DTYPE_ARGUMENT[op])
+        requested = getattr(value, "dtype", None)
+        if requested is None:
+            requested = type(value)  # a Python scalar: its type, canonicalized as JAX does
+    else:
+        requested = arguments.get("dtype")
+        if requested is None:
+            requested = _DEFAULT_DTYPE.get(op, np.float64)
+    try:
+        return _covered_name(op, requested, bool(jax.config.jax_enable_x64))
+    except TypeError:  # unhashable: not a dtype
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _covered_name(op: str, requested: Any, x64: bool) -> str | None:
+    # Cached: canonicalizing a dtype costs several microseconds, a fifth of a small draw.
+    del x64  # part of the cache key: canonical dtypes differ with it
+    try:
+        name = np.dtype(jax.dtypes.canonicalize_dtype(requested)).name
+    except (TypeError, ValueError):
+        return None  # jax.random will report the bad argument itself
+    return name if name in COVERED[op] else None
+
+
+def select(sampler: Callable[..., Any], op: str, arguments: Mapping[str, Any]) -> Callable:
+    """The sampler to run for one call: its fast version when that is on and serves the call.
+
+    ``sampler`` draws with the ``jax.random`` op ``op`` called with ``arguments`` (by
+    name). Its fast version (:func:`fast_sampler`) is returned when the fast path is
+    enabled, ``jax_threefry_partitionable`` is on, :data:`COVERED` has ``op`` in the call's
+    dtype, and that (op, dtype) is verified (checked now on first use). Otherwise
+    ``sampler`` itself.
+
+    >>> import jax
+    >>> select(jax.random.uniform, "uniform", {"shape": (2,), "dtype": None}).__name__
+    'fast_uniform'
+    >>> select(jax.random.gamma, "gamma", {"a": 1.0}).__name__
+    'gamma'
+    """
+    if not _enabled or not jax.config.jax_threefry_partitionable:
+        return sampler
+    dtype = _dtype_of(op, arguments)
+    if dtype is None or not _verified(op, dtype):
+        return sampler
+    return fast_sampler(sampler)
+
+
+def verify(
+    ops: tuple[str, ...] | None = None, dtypes: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """Check now the covered (op, dtype) pairs usable in this process; returns :func:`status`.
+
+    ``ops`` and ``dtypes`` narrow the pairs (default: all); 64-bit dtypes are checked only
+    with ``jax_enable_x64`` on.
+
+    >>> verify(("bits",), ("uint8", "uint64"))["bits[uint8]"]
+    'verified'
+    """
+    x64 = jax.config.jax_enable_x64
+    for op in COVERED if ops is None else ops:
+        for dtype in COVERED[op]:
+            if (dtypes is None or dtype in dtypes) and (x64 or not dtype.endswith("64")):
+                _verified(op, dtype)
+    return status()
+
+
+def _reference(op: str) -> Callable[..., Any]:
+    return dropout_sampler if op == "dropout" else getattr(jax.random, op)
