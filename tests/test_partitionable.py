@@ -84,12 +84,12 @@ def test_flag_on_is_jax_default_and_draws_are_silent():
         _, gen = gen.spawn(2)
 
 
-def test_rngstates_own_golden_check_draws_with_the_flag_off_without_warning():
+def test_rngstates_own_golden_check_draws_with_the_flag_off_without_warning(monkeypatch):
     from rngstate import _partitionable, golden
 
-    # Meaningful only while this process has not warned yet (nothing in the suite should
-    # have drawn with the flag off by accident).
-    assert not _partitionable._warned
+    # Other tests draw with the flag off on purpose and spend the process's one warning;
+    # start this one as a fresh process would.
+    monkeypatch.setattr(_partitionable, "_warned", False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert golden.mismatches(partitionable=False, fields=("uniform_f32",)) == []
