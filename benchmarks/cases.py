@@ -7,6 +7,7 @@ folder for how to add one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -389,13 +390,29 @@ register(
 
 # -- bulk throughput -------------------------------------------------------------------------
 
+
+@functools.cache
+def _ones(module: Any, n: int) -> Any:
+    """A cached ``ones(n)`` float32 array of ``module`` (jax.numpy, numpy or torch)."""
+    if module.__name__ == "torch":
+        return module.ones(n)
+    with jax.core.eval_context():  # concrete even when first made inside a jit trace
+        return module.ones(n, module.float32)
+
+
 _BULK: dict[str, dict[str, Callable[..., Any]]] = {
-    # kind: {contender: draw(generator-like state, n)}
+    # kind: {contender: draw(generator-like state, n)}; every op of the fast path (rngstate.fast)
     "bits u32": {
         "rngstate": lambda g, n: rs.random.bits(g, (n,)),
         "jax.random": lambda k, n: jax.random.bits(k, (n,)),
         "numpy": lambda r, n: r.integers(0, 2**32, size=n, dtype=np.uint32),
         "torch": lambda t, n: t.randint(-(2**31), 2**31, (n,), dtype=t.int32),
+    },
+    "bits u8": {
+        "rngstate": lambda g, n: rs.random.bits(g, (n,), jnp.uint8),
+        "jax.random": lambda k, n: jax.random.bits(k, (n,), jnp.uint8),
+        "numpy": lambda r, n: r.integers(0, 256, size=n, dtype=np.uint8),
+        "torch": lambda t, n: t.randint(0, 256, (n,), dtype=t.uint8),
     },
     "uniform f32": {
         "rngstate": lambda g, n: rs.random.uniform(g, (n,)),
@@ -403,13 +420,60 @@ _BULK: dict[str, dict[str, Callable[..., Any]]] = {
         "numpy": lambda r, n: r.random(n, dtype=np.float32),
         "torch": lambda t, n: t.rand(n),
     },
+    "uniform bf16": {
+        "rngstate": lambda g, n: rs.random.uniform(g, (n,), jnp.bfloat16),
+        "jax.random": lambda k, n: jax.random.uniform(k, (n,), jnp.bfloat16),
+        "torch": lambda t, n: t.rand(n, dtype=t.bfloat16),
+    },
     "normal f32": {
         "rngstate": lambda g, n: rs.random.normal(g, (n,)),
         "jax.random": lambda k, n: jax.random.normal(k, (n,)),
         "numpy": lambda r, n: r.standard_normal(n, dtype=np.float32),
         "torch": lambda t, n: t.randn(n),
     },
+    "truncated_normal f32": {
+        "rngstate": lambda g, n: rs.random.truncated_normal(g, -2.0, 2.0, (n,)),
+        "jax.random": lambda k, n: jax.random.truncated_normal(k, -2.0, 2.0, (n,)),
+        "torch": lambda t, n: t.nn.init.trunc_normal_(t.empty(n), a=-2.0, b=2.0),
+    },
+    "bernoulli f32": {
+        "rngstate": lambda g, n: rs.random.bernoulli(g, 0.3, (n,)),
+        "jax.random": lambda k, n: jax.random.bernoulli(k, 0.3, (n,)),
+        "numpy": lambda r, n: r.random(n, dtype=np.float32) < 0.3,
+        "torch": lambda t, n: t.rand(n) < 0.3,
+    },
+    "dropout f32": {
+        "rngstate": lambda g, n: rs.random.dropout(g, _ones(jnp, n), 0.1),
+        "jax.random": lambda k, n: raw_dropout(k, _ones(jnp, n), 0.1),
+        "numpy": lambda r, n: np.where(r.random(n, dtype=np.float32) < 0.9, _ones(np, n) / 0.9, 0),
+        "torch": lambda t, n: t.nn.functional.dropout(_ones(t, n), 0.1, training=True),
+    },
+    "randint i32": {
+        "rngstate": lambda g, n: rs.random.randint(g, (n,), 0, 1000),
+        "jax.random": lambda k, n: jax.random.randint(k, (n,), 0, 1000),
+        "numpy": lambda r, n: r.integers(0, 1000, size=n, dtype=np.int32),
+        "torch": lambda t, n: t.randint(0, 1000, (n,), dtype=t.int32),
+    },
+    "exponential f32": {
+        "rngstate": lambda g, n: rs.random.exponential(g, (n,)),
+        "jax.random": lambda k, n: jax.random.exponential(k, (n,)),
+        "numpy": lambda r, n: r.standard_exponential(n, dtype=np.float32),
+        "torch": lambda t, n: t.empty(n).exponential_(),
+    },
+    "gumbel f32": {
+        "rngstate": lambda g, n: rs.random.gumbel(g, (n,)),
+        "jax.random": lambda k, n: jax.random.gumbel(k, (n,)),
+        "numpy": lambda r, n: r.gumbel(size=n),  # float64: NumPy has no float32 gumbel
+    },
+    "laplace f32": {
+        "rngstate": lambda g, n: rs.random.laplace(g, (n,)),
+        "jax.random": lambda k, n: jax.random.laplace(k, (n,)),
+        "numpy": lambda r, n: r.laplace(size=n),  # float64
+    },
 }
+
+# The fast path's targets (issue: fast samplers), as time over jit(jax.random)'s.
+_BULK_TARGETS = {"bits u32": 0.2, "uniform f32": 0.2, "normal f32": 0.4, "dropout f32": 0.25}
 
 
 def _bulk(kind: str) -> Callable[[int], Contenders]:
@@ -422,30 +486,53 @@ def _bulk(kind: str) -> Callable[[int], Contenders]:
             "jit(jax.random)": lambda: raw_jit(key),
             "rs.random (eager)": _threaded(draws["rngstate"], n),
         }
-        for name, bit_generator in (("PCG64", np.random.PCG64), ("Philox", np.random.Philox)):
-            numpy_gen = np.random.Generator(bit_generator(0))
-            contenders[f"numpy {name}"] = lambda r=numpy_gen: draws["numpy"](r, n)
-        torch = _torch()
-        contenders["torch (CPU)"] = (
-            torch if isinstance(torch, Unavailable) else lambda: draws["torch"](torch, n)
-        )
+        if "numpy" in draws:
+            for name, bit_generator in (("PCG64", np.random.PCG64), ("Philox", np.random.Philox)):
+                numpy_gen = np.random.Generator(bit_generator(0))
+                contenders[f"numpy {name}"] = lambda r=numpy_gen: draws["numpy"](r, n)
+        if "torch" in draws:
+            torch = _torch()
+            contenders["torch (CPU)"] = (
+                torch if isinstance(torch, Unavailable) else lambda: draws["torch"](torch, n)
+            )
         return contenders
 
     return build
 
 
 for _kind in _BULK:
+    _target = _BULK_TARGETS.get(_kind)
     register(
         Case(
             name=f"bulk {_kind}",
-            description=f"throughput of one large {_kind} draw (no target yet: the baseline)",
+            description=f"throughput of one large {_kind} draw; rngstate takes the fast path",
             build=_bulk(_kind),
             sizes={"smoke": 2**10, "quick": 2**24, "full": 2**24},
             baseline="jit(jax.random)",
+            targets={"rs.random (eager)": Target(max_ratio=_target)} if _target else {},
             elements=lambda n: n,
             rounds={"smoke": 1, "quick": 3, "full": 21},
         )
     )
+
+
+def _bulk_against_numpy(n: int) -> Contenders:
+    contenders = _bulk("uniform f32")(n)
+    return {k: contenders[k] for k in ("numpy PCG64", "rs.random (eager)")}
+
+
+register(
+    Case(
+        name="bulk uniform f32 vs numpy",
+        description="the fast path's uniform float32 against NumPy's PCG64 random(float32)",
+        build=_bulk_against_numpy,
+        sizes={"smoke": 2**10, "quick": 2**24, "full": 2**24},
+        baseline="numpy PCG64",
+        targets={"rs.random (eager)": Target(max_ratio=1.0)},
+        elements=lambda n: n,
+        rounds={"smoke": 1, "quick": 3, "full": 21},
+    )
+)
 
 
 # -- memory and import time: each measurement in its own process ----------------------------
