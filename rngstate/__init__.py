@@ -9,6 +9,7 @@
 
 from rngstate import fast, init, ops, random
 from rngstate.checkpoint import CheckpointError, load, save
+from rngstate.distributed import process_generator
 from rngstate.facade import (
     capture,
     default_generator,
@@ -57,5 +58,6 @@ __all__ = [
     "save",
     "load",
     "CheckpointError",
+    "process_generator",
 ]
 __version__ = "0.1.0"

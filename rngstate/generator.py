@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rngstate import _u64
+from rngstate import _partitionable, _u64
 from rngstate.threefry import threefry2x32
 
 __all__ = ["Generator", "derive_key"]
@@ -257,6 +257,7 @@ class Generator:
             raise TypeError(f"n must be a Python int, got {type(n).__name__}")
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
+        _partitionable.warn_if_off()  # jax.random.split's keys depend on the flag
         keys = self.key().reshape(-1)
         children = jax.vmap(lambda k: jax.random.key_data(jax.random.split(k, int(n))))(keys)
         seeds = children.reshape(*self.batch_shape, int(n), 2)

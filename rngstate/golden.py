@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rngstate import _partitionable
+
 __all__ = ["pinned_table", "current_values", "mismatches", "STABLE_FIELDS", "SAMPLER_FIELDS"]
 
 STABLE_FIELDS = ("key", "bits_u32")
@@ -66,7 +68,7 @@ def current_values(seed: int, offset: int, partitionable: bool | None = None) ->
 
     gen = rs.Generator(seed, offset)
     flag = jax.config.jax_threefry_partitionable if partitionable is None else partitionable
-    with jax.threefry_partitionable(flag):
+    with jax.threefry_partitionable(flag), _partitionable.internal_draws():
         values = {
             "key": _hex_words(jax.random.key_data(gen.key())),
             "bits_u32": _hex_words(rs.random.bits(gen, (COUNT,), jnp.uint32)[0]),

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rngstate import _partitionable
+
 __all__ = ["CheckResult", "CHECKS", "environment", "format_report", "register", "run_checks"]
 
 Check = Callable[[], str]
@@ -71,7 +73,9 @@ def run_checks(names: Iterable[str] | None = None) -> list[CheckResult]:
     results = []
     for name in CHECKS if names is None else names:
         try:
-            results.append(CheckResult(name, True, CHECKS[name]()))
+            with _partitionable.internal_draws():  # the checks' draws are not the user's
+                detail = CHECKS[name]()
+            results.append(CheckResult(name, True, detail))
         except Exception as exc:  # a check's failure is a result, not a crash of the report
             where = traceback.extract_tb(exc.__traceback__)[-1]
             reason = str(exc) or f"{type(exc).__name__} at line {where.lineno}"

@@ -297,11 +297,15 @@ def test_environment_variable_turns_it_off():
     assert out.split() == ["False", "False"]
 
 
-def test_not_partitionable_threefry_goes_to_jax_random():
+def test_not_partitionable_threefry_goes_to_jax_random(monkeypatch):
+    from rngstate import _partitionable
+
     gen = rs.Generator(seed=SEED, offset=OFFSET)
     jax.config.update("jax_threefry_partitionable", False)
+    monkeypatch.setattr(_partitionable, "_warned", False)
     try:
-        got, _ = gen.uniform((3, 5))
+        with pytest.warns(UserWarning, match="jax_threefry_partitionable is off"):
+            got, _ = gen.uniform((3, 5))
         want = jax.random.uniform(reference_key(SEED, OFFSET), (3, 5))
         assert not uses_fast_path(lambda g: g.uniform((3, 5))[0], gen)
     finally:

@@ -90,6 +90,19 @@ def test_python_scalars_given_under_one_jit_do_not_leak_into_the_next():
     np.testing.assert_array_equal(rs.random.bernoulli(rs.Generator(3), 0.5, (n,))[0], mask)
 
 
+def test_scalar_first_seen_under_jit_does_not_leak_into_later_programs():
+    # A scalar no other test uses, so its first use is inside this trace.
+    gen = rs.Generator(seed=5)
+
+    def draw(g):
+        return rs.random.uniform(g, (3,), minval=-0.3711)[0]
+
+    first = jax.jit(draw)(gen)
+    ahead_of_time = jax.jit(lambda g: draw(g)).lower(gen).compile()
+    np.testing.assert_array_equal(ahead_of_time(gen), first)
+    np.testing.assert_array_equal(draw(gen), first)
+
+
 def test_construct_with_a_batch_of_steps_makes_a_batch_that_vmaps():
     gens = rs.Generator(seed=7, offset=2).construct(jnp.arange(4, dtype=jnp.uint32))
     assert gens.seed.shape == gens.offset.shape == (4, 2)
