@@ -32,7 +32,6 @@ True
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random as py_random
 import secrets
 import threading
@@ -104,10 +103,6 @@ def _slot_ints(slot: _Slot) -> tuple[int, int]:
     return _u64.from_words(slot.seed), _u64.from_words(slot.offset)
 
 
-def _name_hash(name: str) -> int:
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")
-
-
 def stream_seed(global_seed: int, op_seed: int, name: str) -> int:
     """The seed of the op-seed stream for ``(global_seed, op_seed, name)``; offsets start at 0.
 
@@ -124,7 +119,7 @@ def stream_seed(global_seed: int, op_seed: int, name: str) -> int:
     >>> stream_seed(0, 1, "uniform") != stream_seed(0, 1, "normal") != stream_seed(0, 2, "normal")
     True
     """
-    return hash_u64(hash_u64(global_seed, op_seed), _name_hash(name))
+    return hash_u64(hash_u64(global_seed, op_seed), _u64.text_to_int(name))
 
 
 def draw(op: Callable[..., Any], name: str, op_seed: Any, args: tuple, kwargs: dict) -> Any:

@@ -7,7 +7,6 @@ static, so a jitted function taking a generator compiles once whatever the seed 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import secrets
 from typing import Any
 
@@ -295,10 +294,8 @@ class Generator:
         (False, False)
         """
         if isinstance(name, str):
-            digest = hashlib.blake2b(
-                name.encode("utf-8"), digest_size=8, person=_STREAM_NAME_PERSON
-            ).digest()
-            name_words = _u64.to_words(int.from_bytes(digest, "big"), "name", allow_negative=False)
+            name_number = _u64.text_to_int(name, person=_STREAM_NAME_PERSON)
+            name_words = _u64.to_words(name_number, "name", allow_negative=False)
             tag = _STREAM_DOMAIN_STR
         else:
             try:
