@@ -24,6 +24,7 @@ from rngstate.facade import (
     set_seed,
 )
 from rngstate.generator import Generator, derive_key
+from rngstate.reuse import GeneratorReuseError, check_reuse, reuse_checking
 from rngstate.seeding import (
     seed_worker,
     set_random_seed,
@@ -59,5 +60,8 @@ __all__ = [
     "load",
     "CheckpointError",
     "process_generator",
+    "check_reuse",
+    "reuse_checking",
+    "GeneratorReuseError",
 ]
 __version__ = "0.1.0"
