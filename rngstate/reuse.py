@@ -144,7 +144,8 @@ def record(name: str, gen: Any) -> None:
         return
     if _from_facade():
         return
-    where, _ = _eager_caller()
+    where, op = _eager_caller()
+    name = op or name  # an initializer's own name rather than its sampler's
     seed_words = np.asarray(seed, np.uint32)
     state = (seed_words.tobytes(), np.asarray(offset, np.uint32).tobytes(), seed_words.shape)
     here = f"{name} at {where}"
@@ -545,7 +546,11 @@ class _Analysis:
         for index, branch in enumerate(eqn.params["branches"]):
             inner = dataclasses.replace(ctx, path=(*ctx.path, (uid, index, ctx.loops)))
             results.append(self.closed(branch, ins[1:], inner))
-        return [outs[0] if all(o == outs[0] for o in outs) else _fresh() for outs in zip(*results)]
+        # An output the branches agree on is known after the cond; any other is not.
+        return [
+            outs[0] if all(o == outs[0] for o in outs) else _fresh()
+            for outs in zip(*results, strict=True)
+        ]
 
     def scan(self, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
         p = eqn.params
