@@ -432,3 +432,29 @@ def test_environment_variable_checks_the_whole_process():
     assert run.returncode != 0
     assert "GeneratorReuseError: a generator state is drawn from twice" in run.stderr
     assert "normal draws from Generator(seed=0, offset=0) at <string>:4" in run.stderr
+
+
+# -- the docs page ---------------------------------------------------------------------------
+
+DOC = HERE.resolve().parents[1] / "docs" / "common-mistakes.md"
+
+
+def test_common_mistakes_page_prints_what_it_says(capsys):
+    """Each example prints the text block after it (``...`` ends a line that is cut short)."""
+    blocks = re.findall(r"```(python|text)\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    pairs = [
+        (code, text)
+        for (kind, code), (next_kind, text) in zip(blocks, blocks[1:], strict=False)
+        if (kind, next_kind) == ("python", "text")
+    ]
+    assert len(pairs) == 6
+    for code, expected in pairs:
+        exec(compile(code, "example.py", "exec"), {})
+        printed = capsys.readouterr().out.splitlines()
+        wanted = expected.splitlines()
+        assert len(printed) >= len(wanted), (printed, wanted)
+        for got, want in zip(printed, wanted, strict=False):
+            if want.endswith("..."):
+                assert got.startswith(want[:-3]), (got, want)
+            else:
+                assert got == want
