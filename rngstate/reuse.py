@@ -69,6 +69,7 @@ class GeneratorReuseError(ValueError):
 # -- where an operation was called -----------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_library_file(path: str) -> bool:
     from jax._src import source_info_util
 
@@ -107,19 +108,38 @@ _eager_active = os.environ.get("RNGSTATE_CHECK_REUSE", "") not in ("", "0")
 _env_on = _eager_active
 _depth = 0
 _lock = threading.Lock()
-_consumed: dict[tuple[bytes, bytes, tuple[int, ...]], str] = {}
+_FACADE_FILE = os.path.join(_PACKAGE_DIR, "facade.py")
 
 
-def _eager_caller() -> tuple[str, str | None]:
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """Who drew, kept raw: formatting a path on every draw would cost more than the draw."""
+
+    op: str
+    path: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.op} at {_short(self.path)}:{self.line} (in {self.function})"
+
+
+_consumed: dict[tuple[bytes, bytes, tuple[int, ...]], _Call] = {}
+
+
+def _eager_caller(name: str) -> _Call | None:
+    """The user's call behind this draw, or None for a draw of the process-wide state."""
     frame = sys._getframe(2)
     functions = []
     while frame is not None and _is_library_file(frame.f_code.co_filename):
+        if frame.f_code.co_filename == _FACADE_FILE:
+            return None
         functions.append((frame.f_code.co_filename, frame.f_code.co_name))
         frame = frame.f_back
+    op = _op_name_from(functions) or name  # an initializer's own name, not its sampler's
     if frame is None:
-        return "<unknown>", _op_name_from(functions)
-    where = f"{_short(frame.f_code.co_filename)}:{frame.f_lineno} (in {frame.f_code.co_name})"
-    return where, _op_name_from(functions)
+        return _Call(op, "<unknown>", 0, "?")
+    return _Call(op, frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
 
 
 def record(name: str, gen: Any) -> None:
@@ -142,13 +162,10 @@ def record(name: str, gen: Any) -> None:
     seed, offset = gen.seed, gen.offset
     if isinstance(seed, jax.core.Tracer) or isinstance(offset, jax.core.Tracer):
         return
-    if _from_facade():
+    here = _eager_caller(name)
+    if here is None:
         return
-    where, op = _eager_caller()
-    name = op or name  # an initializer's own name rather than its sampler's
-    seed_words = np.asarray(seed, np.uint32)
-    state = (seed_words.tobytes(), np.asarray(offset, np.uint32).tobytes(), seed_words.shape)
-    here = f"{name} at {where}"
+    state = (np.asarray(seed).tobytes(), np.asarray(offset).tobytes(), seed.shape)
     with _lock:
         first = _consumed.get(state)
         if first is None:
@@ -156,21 +173,11 @@ def record(name: str, gen: Any) -> None:
             return
     raise GeneratorReuseError(
         "a generator state is drawn from twice:\n"
-        f"  {name} draws from {gen!r} at {where},\n"
+        f"  {here.op} draws from {gen!r} at {str(here).split(' at ', 1)[1]},\n"
         f"  which {first} already drew from.\n" + _FIX,
-        first=first,
-        second=here,
+        first=str(first),
+        second=str(here),
     )
-
-
-def _from_facade() -> bool:
-    frame = sys._getframe(3)
-    facade = os.path.join(_PACKAGE_DIR, "facade.py")
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        if frame.f_code.co_filename == facade:
-            return True
-        frame = frame.f_back
-    return False
 
 
 @contextlib.contextmanager
@@ -343,20 +350,20 @@ def _user_site(frames: list[tuple[str, str, int]]) -> tuple[str, str | None, boo
     return "<unknown>", _op_name_from(functions), bool(functions)
 
 
-def _sampler_name(jaxpr: Any) -> str | None:
+def _sampler_name(jaxpr: Any, sample: str, own_calls: frozenset[str]) -> str | None:
     """The sampler inside a `_sample_and_advance` call: the frame that call made."""
     from rngstate.random import JAX_SAMPLERS as samplers
 
     for eqn in jaxpr.eqns:
-        if eqn.params.get("name") in _OWN_CALLS:
+        if eqn.params.get("name") in own_calls:
             continue
         frames = [(path, function.rsplit(".", 1)[-1]) for path, function, _ in _frames(eqn)]
         names = [name for _, name in frames]
-        if "_sample_and_advance" not in names:
+        if sample not in names:
             continue
         # Frames are innermost first: the ones before the call are what it called. The
         # sampler is the first public function inside it, rngstate's or jax.random's.
-        for path, name in reversed(frames[: names.index("_sample_and_advance")]):
+        for path, name in reversed(frames[: names.index(sample)]):
             if path.startswith(_PACKAGE_DIR):
                 if not name.startswith("_") and name not in _GENERIC:
                     return name.removesuffix("_sampler")
@@ -367,8 +374,6 @@ def _sampler_name(jaxpr: Any) -> str | None:
     return None
 
 
-# rngstate's named calls that are part of every op, not its sampler.
-_OWN_CALLS = frozenset({"_rngstate_derive_key", "_rngstate_u64_add"})
 _MAX_CONST_SIZE = 4096
 _MAX_COMBOS = 4096
 
@@ -377,10 +382,13 @@ class _Analysis:
     def __init__(self) -> None:
         from rngstate import _u64
         from rngstate import generator as generator_module
+        from rngstate import random as random_module
 
         self.derive = generator_module.DERIVE_KEY_CALL
         self.add = _u64.ADD_CALL
         self.stream = generator_module._stream_seed.__name__
+        self.own_calls = frozenset({self.derive, self.add})
+        self.sample = random_module._sample_and_advance.__name__  # the call behind every op
         self.uses: list[_Use] = []
         self.uid = itertools.count()
 
@@ -459,8 +467,8 @@ class _Analysis:
 
     def call(self, sub: Any, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
         jaxpr = getattr(sub, "jaxpr", sub)
-        if len(jaxpr.invars) != len(ins):
-            outs = self.closed(sub, [_fresh() for _ in jaxpr.invars], self.enter(eqn, ctx))
+        if len(jaxpr.invars) != len(ins):  # inputs not one to one: look inside, unrelated
+            self.closed(sub, [_fresh() for _ in jaxpr.invars], self.enter(eqn, ctx))
             return [_fresh() for _ in eqn.outvars]
         outs = self.closed(sub, ins, self.enter(eqn, ctx))
         if len(outs) != len(eqn.outvars):
@@ -523,8 +531,8 @@ class _Analysis:
         where, op, ours = _user_site(_frames(eqn))
         if not ours:
             return ctx
-        if op is None and eqn.params.get("name") == "_sample_and_advance":
-            op = _sampler_name(eqn.params["jaxpr"].jaxpr)
+        if op is None and eqn.params.get("name") == self.sample:
+            op = _sampler_name(eqn.params["jaxpr"].jaxpr, self.sample, self.own_calls)
         return dataclasses.replace(ctx, where=where, op=op)
 
     def consume(self, eqn: Any, seed: Any, offset: Any, ctx: _Context) -> None:
@@ -559,7 +567,7 @@ class _Analysis:
         loop = _Loop(next(self.uid), int(p["length"]), "lax.scan", _user_site(_frames(eqn))[0])
         consts, carry = ins[:n_consts], ins[n_consts : n_consts + n_carry]
         body_ins, tokens = self.loop_inputs(consts, carry, n_xs)
-        outs = self.loop_body(p["jaxpr"], body_ins, tokens, consts, carry, loop, ctx, n_consts)
+        outs = self.loop_body(p["jaxpr"], body_ins, tokens, consts, carry, loop, ctx)
         return outs[:n_carry] + [_fresh() for _ in outs[n_carry:]]
 
     def while_loop(self, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
@@ -574,7 +582,7 @@ class _Analysis:
         carry_ins = body_ins[nb:]
         self.closed(p["cond_jaxpr"], [*cond_consts, *carry_ins], inner)
         outs = self.closed(p["body_jaxpr"], body_ins, inner)
-        self.lift(start, tokens, consts, carry, outs, loop, len(body_consts))
+        self.lift(start, tokens, consts, carry, outs, loop)
         # After an unknown number of iterations, the carried generators cannot be related.
         return [_fresh() for _ in carry]
 
@@ -590,11 +598,11 @@ class _Analysis:
         )
         return body_ins, tokens
 
-    def loop_body(self, body, body_ins, tokens, consts, carry, loop, ctx, n_consts):
+    def loop_body(self, body, body_ins, tokens, consts, carry, loop, ctx):
         inner = dataclasses.replace(ctx, loops=(*ctx.loops, loop.uid))
         start = len(self.uses)
         outs = self.closed(body, body_ins, inner)
-        strides = self.lift(start, tokens, consts, carry, outs[: len(carry)], loop, n_consts)
+        strides = self.lift(start, tokens, consts, carry, outs[: len(carry)], loop)
         results = []
         for init, stride in zip(carry, strides, strict=True):
             if stride is None:
@@ -610,7 +618,7 @@ class _Analysis:
         k %= _U64
         return _Const.of(np.array([k >> 32, k & 0xFFFFFFFF], np.uint32))
 
-    def lift(self, start, tokens, consts, carry, carry_out, loop, n_consts) -> list[int | None]:
+    def lift(self, start, tokens, consts, carry, carry_out, loop) -> list[int | None]:
         """Rewrite the body's uses in the loop's outer terms; return each carry's stride."""
         strides: list[int | None] = []
         for token, out in zip(tokens["carry"], carry_out, strict=True):
@@ -777,7 +785,7 @@ def _split_arguments(args: tuple, kwargs: dict):
     return leaves, treedef, dynamic
 
 
-def _input_value(leaf: Any, analysis: _Analysis, seen: dict[int, Any]) -> Any:
+def _input_value(leaf: Any, seen: dict[int, Any]) -> Any:
     if id(leaf) in seen:
         return seen[id(leaf)]
     av = _fresh("argument")
@@ -806,7 +814,7 @@ def _check(fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
     closed = jax.make_jaxpr(traced)(*(leaves[i] for i in dynamic))
     analysis = _Analysis()
     seen: dict[int, Any] = {}
-    inputs = [_input_value(leaves[i], analysis, seen) for i in dynamic]
+    inputs = [_input_value(leaves[i], seen) for i in dynamic]
     analysis.closed(closed, inputs, _Context())
     found = analysis.findings()
     if found:
