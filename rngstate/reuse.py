@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import math
 import os
 import sys
 import threading
@@ -477,41 +478,20 @@ class _Analysis:
 
     def fold(self, eqn: Any, ins: list[Any]) -> list[Any]:
         """Evaluate a small integer computation on known values; anything else is unknown."""
-        if (
-            ins
-            and all(isinstance(a, _Const) for a in ins)
+        foldable = (
+            all(isinstance(a, _Const) for a in ins)
             and not eqn.effects
-            and all(
-                getattr(v.aval, "dtype", None) is not None
-                and np.dtype(v.aval.dtype).kind in "iub"
-                and np.prod(v.aval.shape, dtype=int) <= _MAX_CONST_SIZE
-                for v in eqn.outvars
-            )
-        ):
-            try:
-                with jax.ensure_compile_time_eval():
-                    outs = eqn.primitive.bind(*(a.value for a in ins), **eqn.params)
-            except Exception:  # a primitive that cannot run outside its trace: unknown
-                return [_fresh() for _ in eqn.outvars]
-            outs = outs if eqn.primitive.multiple_results else [outs]
-            return [self.constant(o) for o in outs]
-        if not ins and not eqn.effects and len(eqn.outvars) == 1:  # iota, full, ...
-            return self.fold_nullary(eqn)
-        return [_fresh() for _ in eqn.outvars]
-
-    def fold_nullary(self, eqn: Any) -> list[Any]:
-        aval = eqn.outvars[0].aval
-        if (
-            getattr(aval, "dtype", None) is not None
-            and np.dtype(aval.dtype).kind in "iub"
-            and np.prod(aval.shape, dtype=int) <= _MAX_CONST_SIZE
-        ):
-            try:
-                with jax.ensure_compile_time_eval():
-                    return [self.constant(eqn.primitive.bind(**eqn.params))]
-            except Exception:  # not evaluable here: unknown
-                pass
-        return [_fresh()]
+            and all(_small_integer(v.aval) for v in eqn.outvars)
+        )
+        if not foldable:
+            return [_fresh() for _ in eqn.outvars]
+        try:
+            with jax.ensure_compile_time_eval():
+                outs = eqn.primitive.bind(*(a.value for a in ins), **eqn.params)
+        except Exception:  # a primitive that cannot run outside its trace: unknown
+            return [_fresh() for _ in eqn.outvars]
+        outs = outs if eqn.primitive.multiple_results else [outs]
+        return [self.constant(o) for o in outs]
 
     def add_offsets(self, a: Any, b: Any) -> Any:
         if isinstance(a, _Const) and isinstance(b, _Const):
@@ -692,6 +672,13 @@ class _Analysis:
                         found.append((use, other, ""))
                         break
         return found
+
+
+def _small_integer(aval: Any) -> bool:
+    dtype, shape = getattr(aval, "dtype", None), getattr(aval, "shape", None)
+    if dtype is None or shape is None or not isinstance(dtype, np.dtype):  # typed keys too
+        return False
+    return dtype.kind in "iub" and math.prod(shape) <= _MAX_CONST_SIZE
 
 
 def _tokens_of(avs: list[Any]) -> set:

@@ -458,3 +458,19 @@ def test_common_mistakes_page_prints_what_it_says(capsys):
                 assert got.startswith(want[:-3]), (got, want)
             else:
                 assert got == want
+
+
+def test_plain_jax_keys_python_arguments_and_an_outer_jit():
+    """Raw jax.random keys are left alone; Python arguments stay Python; tracers are checked."""
+
+    def raw(n, scale=1.0):
+        return scale * jax.random.normal(jax.random.key(0), (n,))
+
+    np.testing.assert_array_equal(no_reuse(raw, 3), jax.random.normal(jax.random.key(0), (3,)))
+    assert no_reuse(lambda g, **kw: g.normal(**kw)[0], G, shape=(2,)).shape == (2,)
+
+    def twice(g):
+        return g.normal(())[0] + g.normal(())[0]  # outer-jit
+
+    with pytest.raises(rs.GeneratorReuseError, match=re.escape(line("outer-jit"))):
+        jax.jit(lambda g: rs.check_reuse(twice)(g))(G)
