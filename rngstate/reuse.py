@@ -656,21 +656,29 @@ class _Analysis:
     # -- the verdict ---------------------------------------------------------------------
 
     def findings(self) -> list[tuple[_Use, _Use, str]]:
+        """Each reuse: (first use, second use, the loop for a use that repeats itself)."""
         found = []
         groups: dict[tuple, list[_Use]] = {}
         for use in self.uses:
             groups.setdefault((use.seed, use.base), []).append(use)
         for uses in groups.values():
-            points = [_points(u) for u in uses]
-            for i, (use, pts) in enumerate(zip(uses, points, strict=True)):
-                hit = _self_collision(use, pts)
-                if hit is not None:
-                    found.append((use, use, hit))
-                    continue
-                for other, other_pts in zip(uses[i + 1 :], points[i + 1 :], strict=True):
-                    if _collide(use, pts, other, other_pts):
-                        found.append((use, other, ""))
-                        break
+            # Every offset of the group, with the uses (and loop iterations) that consume it.
+            at: dict[int, list[tuple[int, dict[int, int]]]] = {}
+            for index, use in enumerate(uses):
+                for offset, runs in _points(use).items():
+                    at.setdefault(offset, []).extend((index, run) for run in runs)
+            reported: set[int] = set()
+            for consumers in at.values():
+                for (i, run_i), (j, run_j) in itertools.combinations(consumers, 2):
+                    if i in reported or j in reported:
+                        continue
+                    if i == j:
+                        reported.add(i)
+                        found.append((uses[i], uses[i], _repeating_loop(uses[i], run_i, run_j)))
+                    elif not _exclusive(uses[i], run_i, uses[j], run_j):
+                        reported.update((i, j))
+                        first, second = sorted((i, j))
+                        found.append((uses[first], uses[second], ""))
         return found
 
 
@@ -731,23 +739,12 @@ def _exclusive(a: _Use, ia: dict[int, int], b: _Use, ib: dict[int, int]) -> bool
     return False
 
 
-def _self_collision(use: _Use, points: dict[int, list[dict[int, int]]]) -> str | None:
-    for runs in points.values():
-        if len(runs) > 1:
-            loops = {loop.uid: loop for _, loop in use.dims}
-            differing = [uid for uid in runs[0] if runs[0][uid] != runs[1][uid]]
-            loop = loops[differing[0]]
+def _repeating_loop(use: _Use, run_a: dict[int, int], run_b: dict[int, int]) -> str:
+    """The loop whose iterations differ between two runs of one use that hit one offset."""
+    for _, loop in use.dims:
+        if run_a[loop.uid] != run_b[loop.uid]:
             return f"{loop.kind} at {loop.where}"
-    return None
-
-
-def _collide(a: _Use, pa: dict, b: _Use, pb: dict) -> bool:
-    for offset, runs in pa.items():
-        for ia in runs:
-            for ib in pb.get(offset, ()):
-                if not _exclusive(a, ia, b, ib):
-                    return True
-    return False
+    raise AssertionError("two runs of one use in the same iterations")
 
 
 def _message(first: _Use, second: _Use, loop: str) -> str:
