@@ -407,7 +407,13 @@ class _Analysis:
             env[var] = self.constant(value)
         for var, av in zip(jaxpr.invars, args, strict=True):
             env[var] = av
+        used = {
+            id(v) for v in itertools.chain(jaxpr.outvars, *(e.invars for e in jaxpr.eqns))
+        }
         for eqn in jaxpr.eqns:
+            if eqn.params.get("name") == self.derive and id(eqn.outvars[0]) not in used:
+                env[eqn.outvars[0]] = _fresh("key")  # a key made and never used draws nothing
+                continue
             outs = self.eqn(eqn, [read(v) for v in eqn.invars], ctx)
             for var, av in zip(eqn.outvars, outs, strict=True):
                 env[var] = av

@@ -474,3 +474,11 @@ def test_plain_jax_keys_python_arguments_and_an_outer_jit():
 
     with pytest.raises(rs.GeneratorReuseError, match=re.escape(line("outer-jit"))):
         jax.jit(lambda g: rs.check_reuse(twice)(g))(G)
+
+
+def test_a_key_made_and_never_used_draws_nothing():
+    def f(g):
+        g.key()  # a read, e.g. for a log line that was removed
+        return g.normal(())
+
+    assert no_reuse(f, G)[1] == G.construct(1)
