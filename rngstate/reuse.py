@@ -411,8 +411,11 @@ class _Analysis:
             id(v) for v in itertools.chain(jaxpr.outvars, *(e.invars for e in jaxpr.eqns))
         }
         for eqn in jaxpr.eqns:
-            if eqn.params.get("name") == self.derive and id(eqn.outvars[0]) not in used:
-                env[eqn.outvars[0]] = _fresh("key")  # a key made and never used draws nothing
+            if eqn.params.get("name") == self.derive and not any(
+                id(v) in used for v in eqn.outvars
+            ):
+                for v in eqn.outvars:  # a key made and never used draws nothing
+                    env[v] = _fresh("key")
                 continue
             outs = self.eqn(eqn, [read(v) for v in eqn.invars], ctx)
             for var, av in zip(eqn.outvars, outs, strict=True):
@@ -441,10 +444,11 @@ class _Analysis:
         call_name = params.get("name")
         if name in ("pjit", "jit"):
             if call_name == self.derive:
-                self.consume(eqn, ins[0], ins[1], ctx)
-                return [_fresh("key") for _ in eqn.outvars]
+                return self.derive_call(eqn, ins, ctx)
             if call_name == self.add:
-                return [self.add_offsets(ins[0], ins[1])]
+                if len(ins) == 2 and len(eqn.outvars) == 1:
+                    return [self.add_offsets(ins[0], ins[1])]
+                return self.split_add(eqn, ins, ctx)
             if call_name == self.stream and not all(isinstance(a, _Const) for a in ins):
                 return [_Ref(("stream", *(_identity(a) for a in ins)))]
             return self.closed(params["jaxpr"], ins, self.enter(eqn, ctx))
@@ -521,7 +525,45 @@ class _Analysis:
             op = _sampler_name(eqn.params["jaxpr"].jaxpr, self.sample, self.own_calls)
         return dataclasses.replace(ctx, where=where, op=op)
 
-    def consume(self, eqn: Any, seed: Any, offset: Any, ctx: _Context) -> None:
+    def derive_call(self, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
+        """A key derivation: one consumption of (seed, offset).
+
+        Under ``grad``, JAX may split the call: the part that depends on the seed alone is
+        hoisted out of a loop (its outputs are words, not a key) and the rest takes the
+        offset and those words. The words stand for the seed they came from.
+        """
+        ids = [_identity(a) for a in ins]
+        if not any(_is_key(v.aval) for v in eqn.outvars):
+            return [_Ref(("part", i, *ids)) for i in range(len(eqn.outvars))]
+        if len(ins) == 2:
+            self.consume(eqn, ids[0], ins[1], ctx)
+        else:
+            offsets = [i for i, a in enumerate(ins) if not _is_part(a)]
+            if len(offsets) == 1:  # otherwise the offset cannot be told apart: not related
+                seed = ("parts", *(ids[i] for i in range(len(ins)) if i != offsets[0]))
+                self.consume(eqn, seed, ins[offsets[0]], ctx)
+        return [_fresh("key") for _ in eqn.outvars]
+
+    def split_add(self, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
+        """An offset addition that JAX split under ``grad`` (see :meth:`derive_call`).
+
+        The part on known values folds to constants; the rest adds what it gives for an
+        offset of zero, which is the step.
+        """
+        closed_jaxpr = eqn.params["jaxpr"]
+        unknown = [i for i, a in enumerate(ins) if not isinstance(a, _Const)]
+        if not unknown:
+            return self.closed(closed_jaxpr, ins, ctx)
+        out = eqn.outvars[0].aval
+        if len(unknown) == 1 and len(eqn.outvars) == 1 and isinstance(ins[unknown[0]], _Ref):
+            zero = np.zeros(eqn.invars[unknown[0]].aval.shape, np.uint32)
+            probe = [_Const.of(zero) if i == unknown[0] else a for i, a in enumerate(ins)]
+            (step,) = self.closed(closed_jaxpr, probe, ctx)
+            if getattr(out, "shape", None) == (2,) and _as_u64_step(step) is not None:
+                return [self.add_offsets(ins[unknown[0]], step)]
+        return [_fresh("offset") for _ in eqn.outvars]
+
+    def consume(self, eqn: Any, seed: tuple, offset: Any, ctx: _Context) -> None:
         if ctx.recompute:
             return
         where, op = ctx.where, ctx.op
@@ -530,7 +572,7 @@ class _Analysis:
         if op is None:
             op = "key"
         base, start = _offset_point(offset)
-        self.uses.append(_Use(_identity(seed), base, start, (), ctx.path, op, where))
+        self.uses.append(_Use(seed, base, start, (), ctx.path, op, where))
 
     # -- control flow --------------------------------------------------------------------
 
@@ -617,6 +659,9 @@ class _Analysis:
             """A value's identity in outer terms, or None if it changes between iterations."""
             if ident[0] == "c":
                 return ident
+            if ident[0] == "parts":
+                parts = [sub_identity(i) for i in ident[1:]]
+                return None if any(p is None for p in parts) else ("parts", *parts)
             _, base, k = ident
             if isinstance(base, _Token) and base in carry_of:
                 i = carry_of[base]
@@ -627,9 +672,10 @@ class _Analysis:
         def sub_base(base: Any) -> Any:
             if isinstance(base, _Token):
                 return base if base in outside else None
-            if isinstance(base, tuple) and base and base[0] == "stream":
-                parts = [sub_identity(i) for i in base[1:]]
-                return None if any(p is None for p in parts) else ("stream", *parts)
+            if isinstance(base, tuple) and base[0] in ("stream", "part"):
+                head = 2 if base[0] == "part" else 1  # ("part", output index, *identities)
+                parts = [sub_identity(i) for i in base[head:]]
+                return None if any(p is None for p in parts) else (*base[:head], *parts)
             return base  # a known offset
 
         for use in self.uses[start:]:
@@ -686,6 +732,15 @@ class _Analysis:
                         first, second = sorted((i, j))
                         found.append((uses[first], uses[second], ""))
         return found
+
+
+def _is_key(aval: Any) -> bool:
+    dtype = getattr(aval, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def _is_part(av: Any) -> bool:
+    return isinstance(av, _Ref) and isinstance(av.base, tuple) and av.base[0] == "part"
 
 
 def _small_integer(aval: Any) -> bool:
