@@ -396,7 +396,7 @@ def _spec(dtype: Any, shape: Any) -> str:
 def _describe(value: Any) -> str:
     if isinstance(value, (jax.Array, jax.ShapeDtypeStruct, np.ndarray, np.generic)):
         return f"an array {_spec(value.dtype, np.shape(value))}"
-    return f"a {type(value).__name__}"
+    return f"a value of type {type(value).__name__}"
 
 
 def _fit(leaf: Any, want: Any, where: str, path: str) -> Any:
@@ -405,7 +405,7 @@ def _fit(leaf: Any, want: Any, where: str, path: str) -> Any:
     def mismatch() -> CheckpointError:
         return CheckpointError(
             f"{path}: does not match the target at {_where(where)}: the target has "
-            f"{_describe(want)}, the checkpoint {_describe(leaf)}"
+            f"{_describe(want)}, the checkpoint holds {_describe(leaf)}"
         )
 
     if isinstance(want, (jax.Array, jax.ShapeDtypeStruct, np.ndarray, np.generic)):
