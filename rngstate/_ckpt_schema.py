@@ -163,10 +163,7 @@ class Checker:
             _plain(node["v"], {"bool": bool, "int": int, "str": str}[tag], where, "v")
         elif tag == "float":
             _fields(node, where, {"t", "v"})
-            try:
-                float.fromhex(_plain(node["v"], str, where, "v"))
-            except ValueError:
-                raise SchemaError(where, f"not a hex float: {node['v']!r}") from None
+            _hex_float(node["v"], where)
         elif tag in ("list", "tuple"):
             _fields(node, where, {"t", "items"})
             items = node["items"]
@@ -219,6 +216,17 @@ class Checker:
         return (entry["k"], value)
 
 
+def _hex_float(text: Any, where: str) -> float:
+    """A float as ``save`` writes it: ``float.hex()``, exact and in its one spelling."""
+    try:
+        value = float.fromhex(_plain(text, str, where, "v"))
+    except ValueError:
+        value = None
+    if value is None or value.hex() != text:
+        raise SchemaError(where, f"not a float as save() writes it (float.hex()): {text!r}")
+    return value
+
+
 def plain_key(node: Any, where: str) -> Any:
     """The value of a dict key node: None, bool, int, float, str, or a tuple of them."""
     tag = node.get("t") if type(node) is dict else None
@@ -228,10 +236,7 @@ def plain_key(node: Any, where: str) -> Any:
     if tag in ("bool", "int", "str", "float"):
         _fields(node, where, {"t", "v"})
         if tag == "float":
-            try:
-                return float.fromhex(_plain(node["v"], str, where, "v"))
-            except ValueError:
-                raise SchemaError(where, f"not a hex float: {node['v']!r}") from None
+            return _hex_float(node["v"], where)
         return _plain(node["v"], {"bool": bool, "int": int, "str": str}[tag], where, "v")
     if tag == "tuple":
         _fields(node, where, {"t", "items"})
@@ -248,9 +253,9 @@ def check_meta(meta: Any, version: int) -> None:
         fields.add(DIGEST)
     missing, extra = fields - set(meta), set(meta) - fields
     if missing or extra:
-        raise SchemaError(
-            "", f"rngstate.json has missing fields {sorted(missing)}, unexpected {sorted(extra)}"
-        )
+        parts = [f"missing {sorted(missing)}"] if missing else []
+        parts += [f"unexpected {sorted(extra)}"] if extra else []
+        raise SchemaError("", f"rngstate.json has wrong fields: {', '.join(parts)}")
     for name, kinds in (("settings", (str, bool)), ("written_by", (str,))):
         value = meta[name]
         if type(value) is not dict or not all(
