@@ -190,7 +190,7 @@ class Checker:
                 raise SchemaError(where, f"{tag} items must be [key, value] pairs, got {item!r}")
             head, child = item
             key = self.key(head, where) if tag == "dict" else self.entry(head, where)
-            text = f"[{key!r}]" if tag == "dict" else _entry_text(head, key)
+            text = f"[{key!r}]" if tag == "dict" else _entry_text(head, key[1])
             if key in seen:
                 raise SchemaError(where, f"key {text} appears twice")
             seen.add(key)
