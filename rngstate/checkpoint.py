@@ -1,18 +1,21 @@
-"""Checkpoint files: save and load a pytree of generators, arrays and plain data, atomically.
+"""Checkpoint files: save and load any pytree of generators, arrays and plain data, atomically.
 
 A checkpoint is a zip archive in NumPy's ``.npz`` layout: each array is an ``.npy`` member
 (``arrays/0.npy``, ...), next to one JSON member, ``rngstate.json``, that holds the format
 version, the settings random values depend on (the PRNG implementation and
-``jax_threefry_partitionable``), the versions that wrote it, and the tree's structure with
-its plain data (ints, floats, strings, bools, None). ``numpy.load`` and ``unzip`` can read
-it; no pickle is involved, so loading a file never runs code from it.
+``jax_threefry_partitionable``), the versions that wrote it, the tree's structure (dicts,
+lists, tuples, and other pytree nodes by their key paths) with its plain data (ints, floats,
+strings, bools, None), and BLAKE2b hashes of every member. ``numpy.load`` and ``unzip`` can
+read it; no pickle is involved, so loading a file never runs code from it.
 
 :func:`save` writes to a temporary file in the same directory, flushes and fsyncs it,
 renames it over the target and fsyncs the directory: after a crash at any point the path
 holds either the previous checkpoint or the new one, never a torn file. (A crash may leave
 a ``.NAME.*.tmp`` file behind; it is never read and can be deleted.) :func:`load` checks
-everything it reads and raises :class:`CheckpointError`, naming the file and the problem,
-for a truncated, corrupt, foreign or newer-format file.
+everything it reads against the schema of what :func:`save` writes (``_ckpt_schema``) and
+against the recorded hashes, and raises :class:`CheckpointError`, naming the file, the
+place in the tree and the problem, for a truncated, corrupt, edited, foreign or
+newer-format file.
 
 >>> import os, tempfile, jax.numpy as jnp, rngstate as rs
 >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import typing
 import warnings
 import zipfile
 
@@ -226,6 +227,18 @@ def test_the_metadata_hash_is_required(tmp_path, good):
     refused(edit(good, tmp_path / "h.ckpt", lambda m: m.pop("blake2b")), "missing ['blake2b']")
 
 
+def test_a_node_entry_cannot_repeat(tmp_path):
+    rs.save(tmp_path / "n.ckpt", {"opt": Moments(jnp.array(1), {"w": 2})})
+
+    def change(meta):
+        items = entry(meta, "opt")["items"]
+        items[1] = [items[0][0], items[1][1]]  # mu under count's key: two .count
+
+    for rehash in (False, True):
+        path = edit(tmp_path / "n.ckpt", tmp_path / f"{rehash}.ckpt", change, rehash=rehash)
+        refused(path, "at ['opt']", "key .count appears twice")
+
+
 def test_repeated_json_keys_are_refused(tmp_path, good):
     with zipfile.ZipFile(good) as archive:
         text = archive.read(META).decode()
@@ -361,18 +374,54 @@ def _mutate(meta, data):
     return meta
 
 
+def _as_loaded(node):
+    """A tree node as load() without a target gives it back: registered nodes become dicts."""
+    if isinstance(node, list):
+        return [_as_loaded(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("t") == "node":
+        return {"t": "dict", "items": [[_entry_key(e), _as_loaded(c)] for e, c in node["items"]]}
+    return {k: _as_loaded(v) for k, v in node.items()}
+
+
+def _entry_key(entry):
+    if entry["k"] == "dict":
+        return entry["key"]
+    if entry["k"] == "attr":
+        return {"t": "str", "v": entry["name"]}
+    return {"t": "int", "v": entry["idx"]}
+
+
 def _tree_meta(path):
     with zipfile.ZipFile(path) as archive:
         return json.loads(archive.read(META))["tree"]
 
 
+class Moments(typing.NamedTuple):
+    count: jax.Array
+    mu: dict
+
+
+def fuzz_tree():
+    return {
+        **the_tree(),
+        "kids": rs.Generator(1).spawn(2)[0],
+        "k": jax.random.key(1),
+        "opt": Moments(jnp.array(1), {"w": jnp.ones(2, jnp.bfloat16), "n": None}),
+        "odd": {(1, "t"): {0.5: np.int8(3)}},
+    }
+
+
 @pytest.fixture(scope="module")
 def fuzz_source(tmp_path_factory):
     path = tmp_path_factory.mktemp("fuzz") / "source.ckpt"
-    rs.save(path, {**the_tree(), "kids": rs.Generator(1).spawn(2)[0], "k": jax.random.key(1)})
+    rs.save(path, fuzz_tree())
     with zipfile.ZipFile(path) as archive:
         meta = json.loads(archive.read(META))
     return path, meta, rs.load(path)
+
+
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -386,16 +435,22 @@ def test_fuzzed_metadata_loads_the_original_or_is_refused(fuzz_source, tmp_path_
     work = tmp_path_factory.mktemp("m")
     path = work / "m.ckpt"
     edit(source, path, lambda m: (m.clear(), m.update(mutated)), rehash=rehash)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", checkpoint.CheckpointSettingsWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", checkpoint.CheckpointSettingsWarning)
+        try:
             loaded = rs.load(path)
             checkpoint.summary(path)
-    except CheckpointError as exc:
-        assert str(path) in str(exc)
-        return
-    if not rehash:
-        assert_same(loaded, original)
-    else:
-        rs.save(work / "again.ckpt", loaded)
-        assert _tree_meta(work / "again.ckpt") == mutated["tree"]
+        except CheckpointError as exc:
+            assert str(path) in str(exc)
+            return
+        if not rehash:
+            assert_same(loaded, original)
+        else:  # what load accepts is exactly what save writes for the data it gives back
+            rs.save(work / "again.ckpt", loaded)
+            assert _tree_meta(work / "again.ckpt") == _as_loaded(mutated["tree"])
+        try:
+            typed = rs.load(path, target=fuzz_tree())
+        except CheckpointError as exc:
+            assert rehash and "does not match the target" in str(exc)
+            return
+        assert jax.tree.structure(typed) == jax.tree.structure(fuzz_tree())
