@@ -77,7 +77,7 @@ def _fields(node: Any, where: str, required: set[str], optional: frozenset = fro
         parts = [f"missing {sorted(missing)}"] if missing else []
         parts += [f"unexpected {sorted(extra)}"] if extra else []
         detail = ", ".join(parts)
-        raise SchemaError(where, f"{node.get('t', 'node')!r} node has wrong fields: {detail}")
+        raise SchemaError(where, f"{node.get('t', 'array')!r} node has wrong fields: {detail}")
 
 
 def _plain(value: Any, kind: type, where: str, what: str) -> Any:
@@ -109,9 +109,10 @@ class Checker:
         self.node(node, "")
         return self.arrays
 
-    def array(self, node: Any, where: str, extra: set[str]) -> None:
+    def array(self, node: Any, where: str) -> None:
+        """The fields every array has: its member's ref, dtype, shape (and hash, from v2)."""
         hashed = {DIGEST} if self.version >= 2 else set()
-        _fields(node, where, {"ref", "dtype", "shape"} | extra | hashed)
+        _fields(node, where, {"ref", "dtype", "shape"} | hashed)
         ref = node["ref"]
         if type(ref) is not int:
             raise SchemaError(where, f"ref must be a plain int, got {ref!r}")
@@ -136,7 +137,7 @@ class Checker:
         if tag == "generator":
             _fields(node, where, {"t", "seed", "offset"})
             for leaf in ("seed", "offset"):
-                self.array(node[leaf], f"{where}.{leaf}", set())
+                self.array(node[leaf], f"{where}.{leaf}")
                 spec = node[leaf]
                 if spec["dtype"] != "uint32" or not spec["shape"] or spec["shape"][-1] != 2:
                     raise SchemaError(
@@ -145,12 +146,12 @@ class Checker:
             if node["seed"]["shape"] != node["offset"]["shape"]:
                 raise SchemaError(where, "generator seed and offset shapes differ")
         elif tag == "key":
-            self.array({k: v for k, v in node.items() if k not in ("t", "impl")}, where, set())
+            self.array({k: v for k, v in node.items() if k not in ("t", "impl")}, where)
             _fields(node, where, {"t", "impl", "ref", "dtype", "shape"}, frozenset({DIGEST}))
             _plain(node["impl"], str, where, "impl")
         elif tag == "array":
             kind = node.get("kind")
-            self.array({k: v for k, v in node.items() if k not in ("t", "kind")}, where, set())
+            self.array({k: v for k, v in node.items() if k not in ("t", "kind")}, where)
             _fields(node, where, {"t", "kind", "ref", "dtype", "shape"}, frozenset({DIGEST}))
             if kind not in ("jax", "numpy", "numpy_scalar"):
                 raise SchemaError(where, f"unknown array kind {kind!r}")
