@@ -35,20 +35,40 @@ EDGE = "#3b4a5a"
 def _box(ax, x, y, w, h, title, body, color):
     ax.add_patch(
         FancyBboxPatch(
-            (x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-            facecolor=color, edgecolor=EDGE, linewidth=1.2,
+            (x, y),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.08",
+            facecolor=color,
+            edgecolor=EDGE,
+            linewidth=1.2,
         )
     )
     ax.text(x + w / 2, y + h - 0.17, title, ha="center", va="top", fontsize=11, weight="bold")
-    ax.text(x + w / 2, y + h / 2 - 0.16, body, ha="center", va="center", fontsize=8.8,
-            family="monospace", linespacing=1.45)
+    ax.text(
+        x + w / 2,
+        y + h / 2 - 0.16,
+        body,
+        ha="center",
+        va="center",
+        fontsize=8.8,
+        family="monospace",
+        linespacing=1.45,
+    )
 
 
 def _arrow(ax, start, end, label="", dashed=False, label_at=None):
     ax.add_patch(
         FancyArrowPatch(
-            start, end, arrowstyle="-|>", mutation_scale=14, color=EDGE, linewidth=1.3,
-            linestyle="--" if dashed else "-", shrinkA=2, shrinkB=2,
+            start,
+            end,
+            arrowstyle="-|>",
+            mutation_scale=14,
+            color=EDGE,
+            linewidth=1.3,
+            linestyle="--" if dashed else "-",
+            shrinkA=2,
+            shrinkB=2,
         )
     )
     if label:
@@ -62,30 +82,56 @@ def derivation(path: pathlib.Path) -> None:
     ax.set_ylim(0, 5.0)
     ax.axis("off")
 
-    _box(ax, 0.2, 2.55, 2.5, 1.65, "seed s", "64-bit, as uint32[2]\n[s >> 32, s & 0xffffffff]",
-         STATE)
-    _box(ax, 0.2, 0.45, 2.5, 1.65, "offset o",
-         "64-bit, as uint32[2]\n[o >> 32, o & 0xffffffff]", STATE)
-    _box(ax, 4.1, 1.3, 2.3, 2.1, "threefry2x32-20", "one block:\nkey   = seed words\n"
-         "input = offset words", CIPHER)
+    _box(
+        ax, 0.2, 2.55, 2.5, 1.65, "seed s", "64-bit, as uint32[2]\n[s >> 32, s & 0xffffffff]", STATE
+    )
+    _box(
+        ax,
+        0.2,
+        0.45,
+        2.5,
+        1.65,
+        "offset o",
+        "64-bit, as uint32[2]\n[o >> 32, o & 0xffffffff]",
+        STATE,
+    )
+    _box(
+        ax,
+        4.1,
+        1.3,
+        2.3,
+        2.1,
+        "threefry2x32-20",
+        "one block:\nkey   = seed words\ninput = offset words",
+        CIPHER,
+    )
     _box(ax, 7.2, 1.55, 1.75, 1.6, "key", "typed\nthreefry2x32\nkey", OUTPUT)
     _box(ax, 9.75, 2.55, 2.0, 1.65, "sampler", "jax.random.<op>\n(key, shape, ...)", OUTPUT)
-    _box(ax, 9.75, 0.45, 2.0, 1.65, "next generator", "(s, o + 1)\nreturned with\nthe values",
-         STATE)
+    _box(
+        ax, 9.75, 0.45, 2.0, 1.65, "next generator", "(s, o + 1)\nreturned with\nthe values", STATE
+    )
 
     _arrow(ax, (2.75, 3.35), (4.1, 2.85), "cipher key", label_at=(3.55, 3.25))
     _arrow(ax, (2.75, 1.35), (4.1, 1.85), "counter", label_at=(3.3, 1.72))
     _arrow(ax, (6.45, 2.35), (7.2, 2.35))
     _arrow(ax, (9.0, 2.7), (9.75, 3.3))
     _arrow(ax, (10.75, 2.5), (10.75, 2.15), dashed=True)
-    _arrow(ax, (9.75, 0.8), (2.75, 0.8), "o + 1: where the next op starts", dashed=True,
-           label_at=(6.25, 0.85))
+    _arrow(
+        ax,
+        (9.75, 0.8),
+        (2.75, 0.8),
+        "o + 1: where the next op starts",
+        dashed=True,
+        label_at=(6.25, 0.85),
+    )
     ax.text(10.75, 4.72, "values", ha="center", va="bottom", fontsize=10, weight="bold")
     _arrow(ax, (10.75, 4.22), (10.75, 4.7))
 
     ax.set_title(
         "One key per operation: g.<op>(...) returns (jax.random.<op>(g.key(), ...), "
-        "g.construct(1))", fontsize=11, pad=6,
+        "g.construct(1))",
+        fontsize=11,
+        pad=6,
     )
     fig.savefig(path, bbox_inches="tight", **PNG)
     plt.close(fig)
@@ -128,8 +174,9 @@ def distributions(path: pathlib.Path) -> None:
             ax.plot(k, dist.pmf(k), "o", color="#c0392b", ms=4, label="scipy pmf")
         else:
             lo, hi = dist.ppf(0.001), dist.ppf(0.999)
-            ax.hist(samples, bins=80, range=(lo, hi), density=True, color="#7aa6d6",
-                    label="rngstate")
+            ax.hist(
+                samples, bins=80, range=(lo, hi), density=True, color="#7aa6d6", label="rngstate"
+            )
             x = np.linspace(lo, hi, 400)
             ax.plot(x, dist.pdf(x), color="#c0392b", lw=1.6, label="scipy pdf")
         ax.set_title(f"{title}    {test} p = {p:.2f}", fontsize=10)
