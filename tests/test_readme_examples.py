@@ -50,7 +50,10 @@ def python_blocks(text: str) -> list[tuple[int, str, str | None]]:
             i += 1
         i += 1
         if info.split()[:1] == ["python"]:
-            marker = NO_RUN.search(lines[start - 1]) if start else None
+            before = lines[start - 1] if start else ""
+            marker = NO_RUN.search(before)
+            if not marker and "example:" in before:
+                raise ValueError(f"line {start}: write the marker as {NO_RUN.pattern!r}")
             blocks.append((start + 1, "\n".join(body) + "\n", marker["reason"] if marker else None))
     return blocks
 
@@ -63,6 +66,8 @@ def test_the_marker_and_nested_fences_are_read():
         "```sh\nmake test\n```\n"
     )
     assert python_blocks(page) == [(1, "run = 1\n", None), (5, "skip = 1\n", "needs two hosts")]
+    with pytest.raises(ValueError, match="marker"):  # a marker without its reason
+        python_blocks("<!-- example: no-run -->\n```python\nx = 1\n```\n")
 
 
 def _runnable(page: pathlib.Path) -> list[tuple[int, str]]:
