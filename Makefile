@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint bench bench-quick quality clean
+.PHONY: demo test lint bench bench-quick quality accel-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ lint: $(STAMP)
 QUALITY ?= standard
 quality: $(STAMP)
 	$(PY) tests/quality/run_dieharder.py run --mode $(QUALITY)
+
+# The accelerator check: the test suite on the default JAX backend, every op against the host
+# CPU, the fast path benchmarked on and off; writes benchmarks/results/accel-<platform>.json
+# and docs/accelerators.md. Not part of CI. ACCEL="--tests=full" runs the whole suite.
+ACCEL ?= --tests=quick
+accel-check: $(STAMP)
+	$(PY) -m benchmarks.accel_check $(ACCEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -69,6 +69,8 @@ def render(results: Mapping[str, Mapping[str, Any]]) -> str:
         status = "passed" if r["passed"] else "FAILED"
         if r["values"] and r["values"]["cpu_vs_cpu"]:
             status += " (CPU against itself)"
+        if not r.get("complete", True):
+            status += ", incomplete: the run was cut short"
         lines.append(
             f"| {_platform(platform)} | {status} | {r['date']} | {r['device']} | "
             f"{r['versions']['jax']} |"
@@ -346,16 +348,19 @@ what differs there:
   their last bits follow the emulation.
 
 What the check would show on a TPU (`PYTHONPATH=. python -m benchmarks.accel_check
---tests=quick --json=accel-tpu.json`): the test suite on the TPU, the integer ops, `bits`
-and the golden keys and bits equal to the host CPU's, floating ops within their bounds, and
-the fast path's speed-up at 2**24-2**28 values, which decides its TPU default.
+--tests=quick --json=accel-tpu.json`, nothing TPU-specific in it): the test suite on the TPU;
+`bits`, the integer ops, the golden keys and bits, and a checkpoint moved to and from the
+host CPU, all equal to the CPU's; floating ops expected within their bounds, any that are
+not named in the table with whether the fast path or `jax.random` itself differs; and the
+fast path's speed-up at 2**24-2**28 values, from which the rule below decides its TPU
+default (expected: no clear gain, so the default stays on, values unchanged either way).
 """
 
 METHOD_SECTION = """
 ## How the check works
 
-- **Tests**: `pytest` on the default backend (`--tests=quick`: the op, fast-path, golden,
-  generator, transform and checkpoint tests; `--tests=full`: everything). Tests that can only
+- **Tests**: `pytest` on the default backend (`--tests=quick`: the op, fast-path, golden
+  and transform tests; `--tests=full`: everything). Tests that can only
   run on a CPU backend carry the `cpu_only` marker and are skipped elsewhere with the reason;
   tests that start their own CPU subprocess (`JAX_PLATFORMS=cpu`) run on every machine.
   `XLA_PYTHON_CLIENT_PREALLOCATE=false` keeps the suite's subprocesses from each reserving
