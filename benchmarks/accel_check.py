@@ -23,15 +23,15 @@ import os
 # Before JAX starts: the test suite's subprocesses would each reserve 75% of a GPU's memory.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import shlex  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from typing import Any, TextIO  # noqa: E402
+import argparse
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,6 +57,7 @@ def run_tests(kind: str, out: TextIO) -> dict[str, Any]:
     argv = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *targets]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
+    env["PYTHONUNBUFFERED"] = "1"  # its progress shows as it goes, not when a buffer fills
     started = time.perf_counter()
     proc = subprocess.Popen(
         argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

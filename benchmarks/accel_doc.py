@@ -99,11 +99,14 @@ def _pending_gpu() -> list[str]:
         "```",
         "",
         "It needs no network and nothing beyond jax, numpy, pytest, hypothesis and scipy. "
-        "It runs the quick test suite on the GPU (`--tests=full` for all of it), compares "
-        "every op with the host CPU, and benchmarks 2**24, 2**26 and 2**28 values per "
-        "draw; expect about 5-8 minutes, most of it compiling. Copy `accel-gpu.json` to "
-        "`benchmarks/results/` and run `python -m benchmarks.accel_check --render` (or "
-        "take `accelerators.md` as it is) to put its section here.",
+        "It compares every op with the host CPU, runs the quick test suite on the GPU and "
+        "benchmarks 2**24, 2**26 and 2**28 values per draw; expect about 5-8 minutes, most "
+        "of it compiling, and give it a 9-minute limit: it saves its JSON and this page "
+        "after each part, so a run cut short keeps what it measured. With less time, "
+        "`--tests=none` leaves out the suite (`--tests=full` runs all of it: it then also "
+        "needs the project installed, for the console-script test, and Random123's known "
+        "answers inside the repository). Copy `accel-gpu.json` to `benchmarks/results/` "
+        "and run `python -m benchmarks.accel_check --render` to put its section here.",
         "",
     ]
 
@@ -361,8 +364,11 @@ METHOD_SECTION = """
 
 - **Tests**: `pytest` on the default backend (`--tests=quick`: the op, fast-path, golden
   and transform tests; `--tests=full`: everything). Tests that can only
-  run on a CPU backend carry the `cpu_only` marker and are skipped elsewhere with the reason;
-  tests that start their own CPU subprocess (`JAX_PLATFORMS=cpu`) run on every machine.
+  run on a CPU backend carry the `cpu_only` marker and are skipped elsewhere, with the reason
+  listed in the section above: today one, the memory probe's test (it reads the host's
+  resident memory, where an accelerator's draw is not). Tests that start their own CPU
+  subprocess with `JAX_PLATFORMS=cpu` (8 host devices for sharding, two processes, the
+  partitionable flag off) run on every machine, on its host CPU.
   `XLA_PYTHON_CLIENT_PREALLOCATE=false` keeps the suite's subprocesses from each reserving
   most of a GPU's memory.
 - **Values**: each draw is made under `jax.default_device`, and the check verifies that the

@@ -60,9 +60,18 @@ def isolated_rng():
         yield
 
 
+def cpu_only_skip(item: pytest.Item, backend: str) -> str | None:
+    """Why ``item`` is skipped on ``backend``: None unless it is ``cpu_only`` and off CPU."""
+    marker = item.get_closest_marker("cpu_only")
+    if marker is None or backend == "cpu":
+        return None
+    reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+    return f"cpu_only on a {backend} backend: {reason}"
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Skip ``cpu_only`` tests, with their reason, where the default backend is not the CPU."""
-    marker = item.get_closest_marker("cpu_only")
-    if marker is not None and (backend := jax.default_backend()) != "cpu":
-        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
-        pytest.skip(f"cpu_only on a {backend} backend: {reason}")
+    if item.get_closest_marker("cpu_only") is not None:
+        reason = cpu_only_skip(item, jax.default_backend())
+        if reason is not None:
+            pytest.skip(reason)

@@ -12,6 +12,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import cpu_only_skip
 
 import rngstate as rs
 from benchmarks import accel_bench, accel_check, accel_doc, accel_values
@@ -109,3 +110,10 @@ def test_the_check_runs_and_writes_its_page(tmp_path, capsys):
 def test_docstring_examples(module):
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)[:2]
     assert attempted > 0 and failed == 0
+
+
+def test_cpu_only_tests_are_skipped_off_cpu_with_their_reason(request):
+    assert cpu_only_skip(request.node, "gpu") is None  # not marked: runs everywhere
+    request.node.add_marker(pytest.mark.cpu_only(reason="reads host memory"))
+    assert cpu_only_skip(request.node, "cpu") is None
+    assert cpu_only_skip(request.node, "gpu") == "cpu_only on a gpu backend: reads host memory"
