@@ -167,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": machine["versions"],
         "python": platform.python_version(),
         "machine": _machine(),
+        "load_before": _load(),
         "tests": None,
         "values": None,
         "bench": None,
@@ -182,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             (tests is None or tests.get("passed", True)) and (values is None or values["passed"])
         )
         result["seconds"] = time.perf_counter() - started
+        result["load_after"] = _load()
         harness.write_json(result, json_path)
         if not args.no_doc:
             _write(args.doc, accel_doc.render(accel_doc.load_results([result])))
@@ -239,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {json_path}" + ("" if args.no_doc else f" and {args.doc}"))
     print(f"accel-check {'passed' if result['passed'] else 'FAILED'} in {result['seconds']:.0f} s")
     return 0 if result["passed"] else 1
+
+
+def _load() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages: how quiet the machine was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _write(path: str, text: str) -> None:

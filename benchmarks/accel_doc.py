@@ -118,7 +118,12 @@ def _section(r: Mapping[str, Any]) -> list[str]:
         f"Run of {r['date']} (commit {r.get('commit')}), `{r['command']}`; JAX "
         f"{r['versions']['jax']}, jaxlib {r['versions']['jaxlib']}, NumPy "
         f"{r['versions']['numpy']}, Python {r['python']}; {r['machine']}. "
-        f"Took {r['seconds']:.0f} s."
+        f"Took {r['seconds']:.0f} s"
+        + (
+            f", load average {r['load_before']} at start, {r['load_after']} at end."
+            if r.get("load_before")
+            else "."
+        )
     )
     lines.append("")
     values = r.get("values")
