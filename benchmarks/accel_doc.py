@@ -330,17 +330,18 @@ documentation (the `jax.random` module docstring and the `jax_threefry_partition
 in `jax/_src/config.py`) and its threefry implementation (`jax/_src/random/threefry2x32.py`),
 what differs there:
 
-- **The values do not.** JAX documents the default `threefry2x32` as "identical across
+- **The bits do not.** JAX documents the default `threefry2x32` as "identical across
   CPU/GPU/TPU", with or without `jax_threefry_partitionable`. rngstate's key derivation is one
   Threefry block in integer arithmetic and its fast path computes the same partitionable
-  bits from the flat index, so the key, `bits` and every integer output are the same on a
-  TPU; floating samplers go through the TPU's own transcendental functions and can differ
-  in the last places, within the bounds above.
+  bits from the flat index, so the key, `bits` and the ops made from bits by integer
+  arithmetic (`randint`, `permutation`, `bernoulli`, dropout masks) are the same on a TPU;
+  floating samplers go through the TPU's own transcendental functions and can differ in the
+  last places, expected within the bounds above.
 - **`jax_threefry_partitionable`** (on by default since JAX 0.5) makes every element's bits
   a function of its global index, so a sharded draw needs no communication and its values do
-  not depend on the sharding. This matters most on TPU pods, which shard by default; with it
-  off, values depend on the sharding and rngstate warns once (and checkpoints record the
-  setting). rngstate never changes the flag.
+  not depend on the sharding. This matters most on TPU pods, where large arrays are usually
+  sharded; with it off, values depend on the sharding and rngstate warns once (and
+  checkpoints record the setting). rngstate never changes the flag.
 - **Lowering.** `jax.random` lowers its threefry hash to a rolled loop on CPU only; on GPU and
   TPU it is the unrolled hash in plain XLA ops (an out-of-line function), which XLA fuses
   already. The fast path was written to get that fusion on CPU, so on TPU it is expected to
