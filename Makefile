@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: demo test lint bench bench-quick quality docs figures clean
+.PHONY: demo test lint bench bench-quick quality docs figures accel-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,13 @@ docs: $(DOCS_STAMP)
 # Regenerates the committed pictures under docs/figures/ (the site build does not).
 figures: $(DOCS_STAMP)
 	$(PY) docs/figures/make_figures.py
+
+# The accelerator check: the test suite on the default JAX backend, every op against the host
+# CPU, the fast path benchmarked on and off; writes benchmarks/results/accel-<platform>.json
+# and docs/accelerators.md. Not part of CI. ACCEL="--tests=full" runs the whole suite.
+ACCEL ?= --tests=quick
+accel-check: $(STAMP)
+	$(PY) -m benchmarks.accel_check $(ACCEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build site *.egg-info
