@@ -19,7 +19,9 @@ import numpy as np
 U64_MOD = 2**64
 _MASK32 = 0xFFFFFFFF
 
-__all__ = ["U64_MOD", "text_to_int", "to_words", "to_int", "from_words", "add", "is_concrete"]
+__all__ = [
+    "U64_MOD", "text_to_int", "to_words", "to_int", "from_words", "add", "is_concrete", "as_signed"
+]
 
 
 def is_concrete(x: Any) -> bool:
@@ -126,6 +128,15 @@ def _refuse_negatives(value: Any, name: str, dtype: Any) -> None:
     smallest = np.asarray(value).min(initial=0)
     if smallest < 0:
         raise ValueError(f"{name} must be in [0, 2**64), got an array holding {int(smallest)}")
+
+
+def as_signed(number: int) -> int:
+    """A u64 in ``[0, 2**64)`` read as a two's-complement int64 (MindSpore's seed type).
+
+    >>> as_signed(2**64 - 7), as_signed(7)
+    (-7, 7)
+    """
+    return number - U64_MOD if number >= 2**63 else number
 
 
 def from_words(words: Any) -> int:

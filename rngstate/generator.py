@@ -141,14 +141,18 @@ class Generator:
         """
         return derive_key(self.seed, self.offset)
 
-    def initial_seed(self) -> int:
-        """The seed as a Python int in ``[0, 2**64)`` (MindSpore / PyTorch name).
+    def initial_seed(self, *, signed: bool = False) -> int:
+        """The seed as a Python int in ``[0, 2**64)`` (PyTorch's reading; MindSpore / PyTorch name).
 
-        >>> Generator(seed=-1).initial_seed()
-        18446744073709551615
+        ``signed=True`` reads the same 64 bits as an int64 in ``[-2**63, 2**63)``, as
+        MindSpore's ``initial_seed()`` returns it (``-7`` stays ``-7``).
+
+        >>> Generator(seed=-7).initial_seed(), Generator(seed=-7).initial_seed(signed=True)
+        (18446744073709551609, -7)
         """
         self._require_single_concrete("initial_seed")
-        return _u64.from_words(self.seed)
+        number = _u64.from_words(self.seed)
+        return _u64.as_signed(number) if signed else number
 
     def get_state(self) -> jax.Array:
         """The state as ``uint8[..., 16]``: seed, then offset, each a little-endian u64.
