@@ -32,8 +32,10 @@ True
 from __future__ import annotations
 
 import contextlib
+import os
 import random as py_random
 import secrets
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -84,13 +86,57 @@ def require_eager(what: str, instead: str = "rngstate.random.<op>(gen, ...)") ->
     ...
     RuntimeError: rngstate.seed() uses the process-wide random state ...
     """
-    if not _trace_state_clean():
+    if not _trace_state_clean() or _awaited_by_a_trace():
         raise RuntimeError(
             f"{what}() uses the process-wide random state and cannot run inside a JAX "
             "transformation (jit, vmap, scan, grad, ...): the traced program would replay "
             "one fixed draw. Pass a Generator explicitly instead, e.g. "
             f"`values, gen = {instead}`, and return the new gen from the function."
         )
+
+
+_TRACING_CODE = f"{os.sep}jax{os.sep}_src{os.sep}interpreters{os.sep}"
+
+
+def _awaited_by_a_trace() -> bool:
+    """Whether a thread inside a JAX trace waits on this one (``join`` or ``Future.result``).
+
+    JAX keeps its trace state per thread, so a thread started by a traced function looks
+    eager. This finds the thread that waits on it: some frame of a tracing thread (one
+    running JAX's tracing code) holds, as ``self``, this thread's ``Thread`` or the future
+    of the work item it runs. Cheap when nothing traces: one look at each thread's frames.
+    """
+    current = threading.current_thread()
+    if current is threading.main_thread():
+        return False
+    me = threading.get_ident()
+    stacks = sys._current_frames()
+    tracing = [f for ident, f in stacks.items() if ident != me and _runs_tracing_code(f)]
+    if not tracing:
+        return False
+    mine = {id(current)}
+    frame = stacks.get(me)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        for held in (owner, getattr(owner, "future", None)):
+            if held is not None:
+                mine.add(id(held))
+        frame = frame.f_back
+    for frame in tracing:
+        while frame is not None:
+            owner = frame.f_locals.get("self")
+            if owner is not None and id(owner) in mine:
+                return True
+            frame = frame.f_back
+    return False
+
+
+def _runs_tracing_code(frame: Any) -> bool:
+    while frame is not None:
+        if _TRACING_CODE in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _as_generator(slot: _Slot) -> Generator:

@@ -1,5 +1,8 @@
 """Bad input is refused before dispatch: negative arrays, shapes, set_state, the facade in jit."""
 
+import concurrent.futures
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -226,3 +229,56 @@ def test_fuzz_op_arguments_give_the_right_values_or_a_clear_error(shape, seed, s
     want = getattr(jax.random, op)(gen.key(), _checks.shape(shape))
     np.testing.assert_array_equal(got, want)
     assert nxt == gen.construct(1)
+
+
+def _in_a_thread(fn):
+    out = []
+
+    def run():
+        try:
+            out.append(fn())
+        except Exception as error:  # handed back to the test thread
+            out.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def test_facade_call_from_a_thread_started_inside_jit_is_refused():
+    seen = []
+
+    def traced(x):
+        seen.append(_in_a_thread(lambda: rs.ops.normal((2,))))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            try:
+                seen.append(pool.submit(rs.get_seed).result())
+            except RuntimeError as error:
+                seen.append(error)
+        return x
+
+    jax.jit(traced)(1)
+    assert all(isinstance(s, RuntimeError) for s in seen), seen
+    assert "cannot run inside a JAX transformation" in str(seen[0])
+
+
+def test_facade_call_from_a_thread_stays_allowed_while_another_thread_traces():
+    started, release = threading.Event(), threading.Event()
+
+    def slow(x):
+        started.set()
+        release.wait(5)
+        return x
+
+    tracing = threading.Thread(target=lambda: jax.jit(slow)(1))
+    tracing.start()
+    assert started.wait(30)  # the other thread is inside its trace now
+    try:
+        with rs.fork_rng():
+            rs.manual_seed(4)
+            got = _in_a_thread(lambda: rs.ops.normal((2,)))
+    finally:
+        release.set()
+        tracing.join()
+    np.testing.assert_array_equal(got, jax.random.normal(rs.Generator(4).key(), (2,)))
