@@ -315,6 +315,8 @@ class Generator:
             try:
                 name_words = _u64.to_words(name, "name", allow_negative=False)
             except TypeError:
+                if isinstance(name, jax.core.Tracer):
+                    raise  # its own message: a traced name must be unsigned
                 raise TypeError(
                     "name must be a str or an integer in [0, 2**64), "
                     f"got {type(name).__name__} {name!r}"

@@ -282,3 +282,13 @@ def test_facade_call_from_a_thread_stays_allowed_while_another_thread_traces():
         release.set()
         tracing.join()
     np.testing.assert_array_equal(got, jax.random.normal(rs.Generator(4).key(), (2,)))
+
+
+def test_stream_names_follow_the_same_rule():
+    gen = rs.Generator(5)
+    with pytest.raises(ValueError, match="name must be in"):
+        gen.stream(np.array([-1]))
+    with pytest.raises(TypeError, match="name is a traced int32"):
+        jax.vmap(gen.stream)(jnp.arange(2))
+    kids = jax.vmap(gen.stream)(jnp.arange(2, dtype=jnp.uint32))
+    assert kids == gen.stream(jnp.arange(2, dtype=jnp.uint32))
