@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: demo test lint bench bench-quick quality clean
+.PHONY: demo test lint bench bench-quick quality docs figures accel-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,11 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]' || \
 		echo "torch==2.13.0 did not install: the torch contenders will be reported as n/a"
 	touch $(BENCH_STAMP)
+
+# The site's tools (mkdocs, mkdocstrings, matplotlib): the `docs` extra, on top of `test`.
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,docs]'
+	touch $(DOCS_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m rngstate demo
@@ -42,5 +48,20 @@ QUALITY ?= standard
 quality: $(STAMP)
 	$(PY) tests/quality/run_dieharder.py run --mode $(QUALITY)
 
+# The site, into site/. --strict: a broken link, reference or docstring fails the build.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
+# Regenerates the committed pictures under docs/figures/ (the site build does not).
+figures: $(DOCS_STAMP)
+	$(PY) docs/figures/make_figures.py
+
+# The accelerator check: the test suite on the default JAX backend, every op against the host
+# CPU, the fast path benchmarked on and off; writes benchmarks/results/accel-<platform>.json
+# and docs/accelerators.md. Not part of CI. ACCEL="--tests=full" runs the whole suite.
+ACCEL ?= --tests=quick
+accel-check: $(STAMP)
+	$(PY) -m benchmarks.accel_check $(ACCEL)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build site *.egg-info

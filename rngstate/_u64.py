@@ -19,7 +19,9 @@ import numpy as np
 U64_MOD = 2**64
 _MASK32 = 0xFFFFFFFF
 
-__all__ = ["U64_MOD", "text_to_int", "to_words", "to_int", "from_words", "add", "is_concrete"]
+__all__ = [
+    "U64_MOD", "text_to_int", "to_words", "to_int", "from_words", "add", "is_concrete", "as_signed"
+]
 
 
 def is_concrete(x: Any) -> bool:
@@ -40,7 +42,11 @@ def to_words(value: Any, name: str, *, allow_negative: bool) -> jax.Array:
 
     Python and NumPy integers are checked exactly: they must lie in ``[0, 2**64)``, or in
     ``[-2**63, 2**64)`` when ``allow_negative`` (negatives then wrap mod 2**64, PyTorch's rule).
-    Integer JAX/NumPy arrays are taken as they are, negatives wrapping the same way.
+    Concrete integer arrays are checked the same way, element by element. A traced array
+    cannot be read, so where negatives are refused (offsets, steps, names) a traced array
+    must have an unsigned dtype: a signed one is a ``TypeError``, since a negative value
+    would wrap mod 2**64 and move an offset back onto numbers already drawn. Cast a loop
+    counter explicitly (``i.astype(jnp.uint32)``) to say it is never negative.
 
     >>> to_words(2**40 + 5, "seed", allow_negative=True).tolist()
     [256, 5]
@@ -52,7 +58,7 @@ def to_words(value: Any, name: str, *, allow_negative: bool) -> jax.Array:
         and np.ndim(value) > 0
         or isinstance(value, jax.core.Tracer)
     ):
-        return _array_to_words(value, name)
+        return _array_to_words(value, name, allow_negative)
     number = to_int(value, name, allow_negative=allow_negative)
     return jnp.array([number >> 32, number & _MASK32], dtype=jnp.uint32)
 
@@ -86,10 +92,12 @@ def to_int(value: Any, name: str, *, allow_negative: bool) -> int:
     return number % U64_MOD
 
 
-def _array_to_words(value: Any, name: str) -> jax.Array:
+def _array_to_words(value: Any, name: str, allow_negative: bool) -> jax.Array:
     dtype = jnp.result_type(value)
     if dtype == jnp.bool_ or not jnp.issubdtype(dtype, jnp.integer):
         raise TypeError(f"{name} must be an integer array, got dtype {dtype}")
+    if not allow_negative and jnp.issubdtype(dtype, jnp.signedinteger):
+        _refuse_negatives(value, name, dtype)
     if isinstance(value, np.ndarray) and value.dtype.itemsize == 8:
         # Split in NumPy: without x64, jnp.asarray would cut a 64-bit array to 32 bits.
         wide = value.astype(np.uint64)  # two's complement: wraps negatives mod 2**64
@@ -107,6 +115,28 @@ def _array_to_words(value: Any, name: str) -> jax.Array:
         else:
             high = jnp.zeros_like(low)
     return jnp.stack([high, low], axis=-1)
+
+
+def _refuse_negatives(value: Any, name: str, dtype: Any) -> None:
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{name} is a traced {dtype} array: its sign cannot be checked under a JAX "
+            f"transformation, and a negative {name} would wrap mod 2**64 (for an offset or "
+            "a step: a rewind onto numbers already drawn). Pass an unsigned array, e.g. "
+            f"{name}.astype(jnp.uint32)"
+        )
+    smallest = np.asarray(value).min(initial=0)
+    if smallest < 0:
+        raise ValueError(f"{name} must be in [0, 2**64), got an array holding {int(smallest)}")
+
+
+def as_signed(number: int) -> int:
+    """A u64 in ``[0, 2**64)`` read as a two's-complement int64 (MindSpore's seed type).
+
+    >>> as_signed(2**64 - 7), as_signed(7)
+    (-7, 7)
+    """
+    return number - U64_MOD if number >= 2**63 else number
 
 
 def from_words(words: Any) -> int:

@@ -1,18 +1,21 @@
-"""Checkpoint files: save and load a pytree of generators, arrays and plain data, atomically.
+"""Checkpoint files: save and load any pytree of generators, arrays and plain data, atomically.
 
 A checkpoint is a zip archive in NumPy's ``.npz`` layout: each array is an ``.npy`` member
 (``arrays/0.npy``, ...), next to one JSON member, ``rngstate.json``, that holds the format
 version, the settings random values depend on (the PRNG implementation and
-``jax_threefry_partitionable``), the versions that wrote it, and the tree's structure with
-its plain data (ints, floats, strings, bools, None). ``numpy.load`` and ``unzip`` can read
-it; no pickle is involved, so loading a file never runs code from it.
+``jax_threefry_partitionable``), the versions that wrote it, the tree's structure (dicts,
+lists, tuples, and other pytree nodes by their key paths) with its plain data (ints, floats,
+strings, bools, None), and BLAKE2b hashes of every member. ``numpy.load`` and ``unzip`` can
+read it; no pickle is involved, so loading a file never runs code from it.
 
 :func:`save` writes to a temporary file in the same directory, flushes and fsyncs it,
 renames it over the target and fsyncs the directory: after a crash at any point the path
 holds either the previous checkpoint or the new one, never a torn file. (A crash may leave
 a ``.NAME.*.tmp`` file behind; it is never read and can be deleted.) :func:`load` checks
-everything it reads and raises :class:`CheckpointError`, naming the file and the problem,
-for a truncated, corrupt, foreign or newer-format file.
+everything it reads against the schema of what :func:`save` writes (``_ckpt_schema``) and
+against the recorded hashes, and raises :class:`CheckpointError`, naming the file, the
+place in the tree and the problem, for a truncated, corrupt, edited, foreign or
+newer-format file.
 
 >>> import os, tempfile, jax.numpy as jnp, rngstate as rs
 >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
@@ -24,6 +27,8 @@ for a truncated, corrupt, foreign or newer-format file.
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import io
 import json
 import os
@@ -39,6 +44,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from rngstate import _u64
+from rngstate._ckpt_schema import (
+    DIGEST,
+    Checker,
+    SchemaError,
+    check_meta,
+    plain_key,
+    storable_dtype,
+    stored_dtype,
+)
 from rngstate.generator import Generator
 
 __all__ = [
@@ -53,8 +67,12 @@ __all__ = [
 ]
 
 FORMAT_NAME = "rngstate checkpoint"
-FORMAT_VERSION = 1
-"""The version :func:`save` writes; :func:`load` reads this version and older ones."""
+FORMAT_VERSION = 2
+"""The version :func:`save` writes; :func:`load` reads this version and version 1.
+
+Version 2 added content hashes (BLAKE2b) of every member and of the metadata, and pytree
+nodes other than dicts, lists and tuples. Version 1 files load with every schema check but
+without hashes to check."""
 
 _META = "rngstate.json"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -84,6 +102,35 @@ def prng_settings() -> dict[str, Any]:
 # -- the tree as JSON plus a list of arrays ------------------------------------------------
 
 
+class _Hasher:
+    """A write-only file that keeps only the BLAKE2b hash of what is written to it."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.blake2b(digest_size=32)
+
+    def write(self, data: Any) -> int:
+        self.hash.update(data)
+        return memoryview(data).nbytes
+
+
+def _member_digest(array: np.ndarray) -> str:
+    # The same writer, on the same array, as the archive member: the same bytes.
+    sink = _Hasher()
+    np.lib.format.write_array(sink, array, allow_pickle=False)
+    return sink.hash.hexdigest()
+
+
+def _meta_digest(meta: dict[str, Any]) -> str:
+    """The hash of the metadata, over its canonical JSON without the hash field itself."""
+    body = {k: v for k, v in meta.items() if k != DIGEST}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.blake2b(text.encode("ascii"), digest_size=32).hexdigest()
+
+
+def _where(where: str) -> str:
+    return where or "the root"
+
+
 class _Encoder:
     def __init__(self) -> None:
         self.arrays: list[np.ndarray] = []
@@ -91,13 +138,21 @@ class _Encoder:
     def array(self, value: Any, where: str) -> dict[str, Any]:
         if isinstance(value, jax.core.Tracer):
             raise TypeError(
-                f"save() needs concrete values, got a traced array at {where or 'the root'}; "
+                f"save() needs concrete values, got a traced array at {_where(where)}; "
                 "call it outside jit/vmap/grad"
             )
         array = np.asarray(value)
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))
+        if not storable_dtype(array.dtype):
+            raise TypeError(
+                f"save() cannot store an array of dtype {array.dtype} at {_where(where)}: a "
+                "checkpoint holds bool, integer, floating, complex and ML (bfloat16, float8, "
+                "int4, ...) arrays"
+            )
         node = {"ref": len(self.arrays), "dtype": str(array.dtype), "shape": list(array.shape)}
-        if array.dtype.isbuiltin != 1:  # bfloat16, float8, int4: store the raw bits
-            array = array.view(f"u{array.dtype.itemsize}")
+        array = array.view(stored_dtype(array.dtype))
+        node[DIGEST] = _member_digest(array)
         self.arrays.append(array)
         return node
 
@@ -121,6 +176,14 @@ class _Encoder:
         if isinstance(value, bool):
             return {"t": "bool", "v": value}
         if isinstance(value, int):
+            try:
+                str(value)  # JSON writes ints in decimal; Python caps the digits of a conversion
+            except ValueError:
+                raise TypeError(
+                    f"save() cannot store the {value.bit_length()}-bit int at {_where(where)}: "
+                    "it has more decimal digits than Python converts to text "
+                    "(sys.get_int_max_str_digits()); store it as a string or an array"
+                ) from None
             return {"t": "int", "v": int(value)}
         if isinstance(value, float):
             return {"t": "float", "v": float(value).hex()}  # exact, and inf/nan are valid JSON
@@ -130,101 +193,292 @@ class _Encoder:
             items = [self.node(v, f"{where}[{i}]") for i, v in enumerate(value)]
             return {"t": type(value).__name__, "items": items}
         if type(value) is dict:
-            items = []
-            for key, child in value.items():
-                items.append(
-                    [self.node(key, f"{where} key {key!r}"), self.node(child, f"{where}[{key!r}]")]
-                )
+            items = [
+                [self.key(key, where), self.node(child, f"{where}[{key!r}]")]
+                for key, child in value.items()
+            ]
             return {"t": "dict", "items": items}
+        return self.registered(value, where)
+
+    def key(self, key: Any, where: str) -> dict[str, Any]:
+        if key is None or type(key) in (bool, int, float, str):
+            return self.node(key, f"{where} key {key!r}")
+        if type(key) is tuple:
+            return {"t": "tuple", "items": [self.key(k, where) for k in key]}
         raise TypeError(
-            f"save() cannot store {type(value).__name__} at {where or 'the root'}: a checkpoint "
-            "holds Generators, arrays, typed keys, None, bool, int, float, str, and "
-            "dicts / lists / tuples of them (convert other containers, e.g. namedtuple._asdict())"
+            f"save() cannot store a dict key of type {type(key).__name__} at {_where(where)}: "
+            "keys are None, bool, int, float, str, or tuples of them"
+        )
+
+    def registered(self, value: Any, where: str) -> dict[str, Any]:
+        """Any other pytree node (nnx.State, a NamedTuple, a registered dataclass): its keys."""
+        children, _ = jax.tree_util.tree_flatten_with_path(value, is_leaf=lambda x: x is not value)
+        if len(children) == 1 and children[0][0] == ():  # not a registered node: a leaf
+            raise TypeError(
+                f"save() cannot store {type(value).__name__} at {_where(where)}: a checkpoint "
+                "holds Generators, arrays, typed keys, None, bool, int, float, str, and "
+                "pytrees of them (dicts, lists, tuples, and nodes registered with "
+                "jax.tree_util, such as nnx.State or Optax states)"
+            )
+        items = []
+        for (entry,), child in children:
+            text = jax.tree_util.keystr((entry,))
+            items.append([self.entry(entry, where), self.node(child, where + text)])
+        kind = type(value)
+        return {"t": "node", "type": f"{kind.__module__}.{kind.__qualname__}", "items": items}
+
+    def entry(self, entry: Any, where: str) -> dict[str, Any]:
+        tu = jax.tree_util
+        if isinstance(entry, tu.DictKey):
+            return {"k": "dict", "key": self.key(entry.key, where)}
+        if isinstance(entry, tu.GetAttrKey):
+            return {"k": "attr", "name": entry.name}
+        if isinstance(entry, tu.SequenceKey):
+            return {"k": "index", "idx": entry.idx}
+        if isinstance(entry, tu.FlattenedIndexKey):
+            return {"k": "flat", "idx": entry.key}
+        raise TypeError(
+            f"save() cannot store the key {entry!r} ({type(entry).__name__}) under "
+            f"{_where(where)}: key paths are made of DictKey, GetAttrKey, SequenceKey and "
+            "FlattenedIndexKey entries"
         )
 
 
-class _Decoder:
-    def __init__(self, archive: zipfile.ZipFile, names: set[str]) -> None:
-        self.archive = archive
-        self.names = names
+class _Node:
+    """A registered pytree node read back: its type's name and its children by key entry."""
 
-    def array(self, node: dict[str, Any]) -> np.ndarray:
-        member = f"arrays/{int(node['ref'])}.npy"
-        if member not in self.names:
-            raise ValueError(f"member {member} is missing")
-        raw = self.archive.read(member)  # checks the member's CRC-32
+    def __init__(self, type_name: str, entries: list[tuple[Any, Any]]) -> None:
+        self.type_name = type_name
+        self.entries = entries
+
+
+def _key_entry(entry: dict[str, Any]) -> Any:
+    tu = jax.tree_util
+    kind = entry["k"]
+    if kind == "dict":
+        return tu.DictKey(plain_key(entry["key"], ""))
+    if kind == "attr":
+        return tu.GetAttrKey(entry["name"])
+    if kind == "index":
+        return tu.SequenceKey(entry["idx"])
+    return tu.FlattenedIndexKey(entry["idx"])
+
+
+def _build(node: dict[str, Any], arrays: list[np.ndarray], where: str) -> Any:
+    """The value of a checked node, with its arrays already read and checked."""
+    tag = node["t"]
+    if tag == "generator":
+        seed, offset = (jnp.asarray(arrays[node[k]["ref"]]) for k in ("seed", "offset"))
+        return Generator.from_words(seed, offset)
+    if tag == "key":
+        try:
+            return jax.random.wrap_key_data(jnp.asarray(arrays[node["ref"]]), impl=node["impl"])
+        except Exception as exc:  # an unknown impl, or key data of the wrong shape for it
+            raise SchemaError(where, f"not a {node['impl']!r} key: {exc}") from None
+    if tag == "array":
+        array = arrays[node["ref"]]
+        if node["kind"] == "jax":
+            return jnp.asarray(array)
+        return array if node["kind"] == "numpy" else array[()]
+    if tag == "none":
+        return None
+    if tag == "float":
+        return float.fromhex(node["v"])
+    if tag in ("bool", "int", "str"):
+        return node["v"]
+    if tag in ("list", "tuple"):
+        items = [_build(item, arrays, f"{where}[{i}]") for i, item in enumerate(node["items"])]
+        return items if tag == "list" else tuple(items)
+    if tag == "dict":
+        return {
+            (key := plain_key(k, where)): _build(v, arrays, f"{where}[{key!r}]")
+            for k, v in node["items"]
+        }
+    entries = []
+    for head, child in node["items"]:
+        entry = _key_entry(head)
+        entries.append((entry, _build(child, arrays, where + jax.tree_util.keystr((entry,)))))
+    return _Node(node["type"], entries)
+
+
+def _read_member(
+    archive: zipfile.ZipFile, ref: int, where: str, spec: dict[str, Any], version: int
+) -> np.ndarray:
+    member = f"arrays/{ref}.npy"
+    try:
+        raw = archive.read(member)  # checks the member's CRC-32
+    except KeyError:
+        raise SchemaError(where, f"member {member} is missing") from None
+    if version >= 2 and hashlib.blake2b(raw, digest_size=32).hexdigest() != spec[DIGEST]:
+        raise SchemaError(
+            where,
+            f"{member}: its content hash differs from the one recorded (an edited, damaged or "
+            "swapped member)",
+        )
+    try:
         array = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
-        dtype = jnp.dtype(node["dtype"])
-        if array.dtype != dtype:
-            if array.dtype.kind != "u" or array.dtype.itemsize != dtype.itemsize:
-                raise ValueError(f"{member} holds {array.dtype}, the tree says {dtype}")
-            array = array.view(dtype)
-        if list(array.shape) != list(node["shape"]):
-            raise ValueError(
-                f"{member} has shape {list(array.shape)}, the tree says {node['shape']}"
-            )
-        return array
-
-    def words(self, node: dict[str, Any]) -> jax.Array:
-        array = self.array(node)
-        if array.dtype != np.uint32 or array.ndim < 1 or array.shape[-1] != 2:
-            raise ValueError(
-                f"a generator leaf must be uint32[..., 2], got {array.dtype}{list(array.shape)}"
-            )
-        return jnp.asarray(array)
-
-    def node(self, node: dict[str, Any]) -> Any:
-        tag = node["t"]
-        if tag == "generator":
-            seed, offset = self.words(node["seed"]), self.words(node["offset"])
-            if seed.shape != offset.shape:
-                raise ValueError(f"generator seed {seed.shape} and offset {offset.shape} differ")
-            return Generator.from_words(seed, offset)
-        if tag == "key":
-            return jax.random.wrap_key_data(jnp.asarray(self.array(node)), impl=node["impl"])
-        if tag == "array":
-            array = self.array(node)
-            kind = node["kind"]
-            if kind == "jax":
-                return jnp.asarray(array)
-            if kind == "numpy":
-                return array
-            if kind == "numpy_scalar":
-                return array[()]
-            raise ValueError(f"unknown array kind {kind!r}")
-        if tag == "none":
-            return None
-        if tag == "bool":
-            return _typed(node["v"], bool)
-        if tag == "int":
-            return _typed(node["v"], int)
-        if tag == "float":
-            return float.fromhex(_typed(node["v"], str))
-        if tag == "str":
-            return _typed(node["v"], str)
-        if tag in ("list", "tuple"):
-            items = [self.node(item) for item in node["items"]]
-            return items if tag == "list" else tuple(items)
-        if tag == "dict":
-            return {self.node(key): self.node(value) for key, value in node["items"]}
-        raise ValueError(f"unknown node type {tag!r}")
+    except Exception as exc:
+        raise SchemaError(where, f"{member} is not a readable .npy array ({exc})") from None
+    dtype = jnp.dtype(spec["dtype"])
+    if array.dtype != stored_dtype(dtype):
+        raise SchemaError(
+            where,
+            f"{member} holds {array.dtype}, but a {dtype} array is stored as "
+            f"{stored_dtype(dtype)} (the dtype field was edited?)",
+        )
+    if list(array.shape) != spec["shape"]:
+        raise SchemaError(
+            where, f"{member} has shape {list(array.shape)}, the tree says {spec['shape']}"
+        )
+    return array.view(dtype)
 
 
-def _typed(value: Any, kind: type) -> Any:
-    if type(value) is not kind:
-        raise ValueError(f"expected a {kind.__name__}, got {value!r}")
+def _decode(archive: zipfile.ZipFile, meta: dict[str, Any]) -> Any:
+    """Check the metadata against the schema, then every member; build the tree."""
+    version = meta["version"]
+    check_meta(meta, version)
+    specs = Checker(version).tree(meta["tree"])
+    expected = {_META, *(f"arrays/{i}.npy" for i in range(len(specs)))}
+    extra = sorted(set(archive.namelist()) - expected)
+    if extra:
+        raise SchemaError("", f"member {extra[0]} is not part of the tree")
+    if version >= 2 and _meta_digest(meta) != meta[DIGEST]:
+        raise SchemaError(
+            "", f"the content hash of {_META} differs from the one recorded (an edited file)"
+        )
+    arrays = [
+        _read_member(archive, i, where, spec, version) for i, (where, spec) in enumerate(specs)
+    ]
+    return _build(meta["tree"], arrays, "")
+
+
+def _plain(value: Any) -> Any:
+    """A read tree without a target: registered nodes become dicts of their children."""
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, _Node):
+        return {_entry_name(entry): _plain(child) for entry, child in value.entries}
     return value
+
+
+def _entry_name(entry: Any) -> Any:
+    for field in ("key", "name", "idx"):
+        if hasattr(entry, field):
+            return getattr(entry, field)
+    raise AssertionError(entry)  # _key_entry makes only the four kinds
+
+
+# -- reading into a target ---------------------------------------------------------------------
+
+
+def _flat(value: Any, keys: tuple) -> Iterator[tuple[tuple, Any]]:
+    """Each leaf of a read tree with its key path, as jax.tree_util would give it."""
+    tu = jax.tree_util
+    if isinstance(value, Generator):
+        for path, leaf in tu.tree_flatten_with_path(value)[0]:
+            yield keys + path, leaf
+    elif type(value) is dict:
+        for key, child in value.items():
+            yield from _flat(child, keys + (tu.DictKey(key),))
+    elif type(value) in (list, tuple):
+        for i, child in enumerate(value):
+            yield from _flat(child, keys + (tu.SequenceKey(i),))
+    elif isinstance(value, _Node):
+        for entry, child in value.entries:
+            yield from _flat(child, keys + (entry,))
+    elif value is not None:  # None is a pytree node without leaves
+        yield keys, value
+
+
+def _spec(dtype: Any, shape: Any) -> str:
+    return f"{dtype}{list(shape)}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (jax.Array, jax.ShapeDtypeStruct, np.ndarray, np.generic)):
+        return f"an array {_spec(value.dtype, np.shape(value))}"
+    return f"a value of type {type(value).__name__}"
+
+
+def _fit(leaf: Any, want: Any, where: str, path: str) -> Any:
+    """The saved ``leaf`` as the target leaf ``want`` asks: same shape and dtype, its type."""
+
+    def mismatch() -> CheckpointError:
+        return CheckpointError(
+            f"{path}: does not match the target at {_where(where)}: the target has "
+            f"{_describe(want)}, the checkpoint holds {_describe(leaf)}"
+        )
+
+    if isinstance(want, (jax.Array, jax.ShapeDtypeStruct, np.ndarray, np.generic)):
+        shape, dtype = tuple(np.shape(want)), want.dtype
+        if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
+            if leaf.dtype != dtype or tuple(np.shape(leaf)) != shape:
+                raise mismatch()
+            value = leaf
+        elif type(leaf) in (bool, int, float) and shape == () and _scalar_fits(leaf, dtype):
+            value = np.asarray(leaf, dtype=dtype)
+        else:
+            raise mismatch()
+        if isinstance(want, np.ndarray):
+            return np.asarray(value)
+        if isinstance(want, np.generic):
+            return np.asarray(value)[()]
+        value = jnp.asarray(value)
+        sharding = getattr(want, "sharding", None)
+        if isinstance(sharding, jax.sharding.Sharding):
+            value = jax.device_put(value, sharding)
+        return value
+    if type(want) in (bool, int, float, str):
+        if type(leaf) is not type(want):
+            raise mismatch()
+        return leaf
+    raise TypeError(
+        f"load(target=...) at {_where(where)}: a target's leaves are arrays, "
+        f"jax.ShapeDtypeStruct or bool/int/float/str values, got {type(want).__name__}"
+    )
+
+
+def _scalar_fits(value: bool | int | float, dtype: np.dtype) -> bool:
+    """Whether a saved Python scalar can fill a scalar leaf of ``dtype`` (as eval_shape makes)."""
+    if dtype == np.bool_ or type(value) is bool:
+        return dtype == np.bool_ and type(value) is bool
+    if jnp.issubdtype(dtype, jnp.integer):
+        info = jnp.iinfo(dtype)
+        return type(value) is int and info.min <= value <= info.max
+    return jnp.issubdtype(dtype, jnp.inexact)
+
+
+def _restore(tree: Any, target: Any, path: str) -> Any:
+    tu = jax.tree_util
+    found = {tu.keystr(keys): leaf for keys, leaf in _flat(tree, ())}
+    wanted, treedef = tu.tree_flatten_with_path(target)
+    leaves = []
+    for keys, want in wanted:
+        where = tu.keystr(keys)
+        if where not in found:
+            raise CheckpointError(
+                f"{path}: does not match the target at {_where(where)}: the target has "
+                f"{_describe(want)} there, the checkpoint has no leaf there"
+            )
+        leaves.append(_fit(found.pop(where), want, where, path))
+    if found:
+        where, leaf = next(iter(found.items()))
+        raise CheckpointError(
+            f"{path}: does not match the target at {_where(where)}: the checkpoint has "
+            f"{_describe(leaf)} there, the target has no leaf there"
+        )
+    return tu.tree_unflatten(treedef, leaves)
 
 
 # -- writing -------------------------------------------------------------------------------
 
 
-def _write_archive(file: BinaryIO, meta: dict[str, Any], arrays: list[np.ndarray]) -> None:
+def _write_archive(file: BinaryIO, meta_text: bytes, arrays: list[np.ndarray]) -> None:
     with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
         # The metadata goes first, so even a cut file is recognisable as a checkpoint.
-        archive.writestr(
-            zipfile.ZipInfo(_META, _FIXED_TIME), json.dumps(meta, separators=(",", ":"))
-        )
+        archive.writestr(zipfile.ZipInfo(_META, _FIXED_TIME), meta_text)
         for i, array in enumerate(arrays):
             info = zipfile.ZipInfo(f"arrays/{i}.npy", _FIXED_TIME)
             with archive.open(info, "w", force_zip64=True) as member:
@@ -250,18 +504,28 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+def _naming(exc: OSError, path: str) -> OSError:
+    """The same error (errno, so the same subclass) with the checkpoint's path as its file."""
+    return OSError(exc.errno, f"{exc.strerror or exc} (saving the checkpoint)", path)
+
+
 def save(path: str | os.PathLike[str], tree: Any) -> None:
     """Write ``tree`` to ``path`` atomically: after a crash it holds the old file or the new.
 
-    ``tree`` is any nesting of dicts, lists and tuples whose leaves are generators
-    (:class:`Generator`, batched too), JAX or NumPy arrays (any dtype, bfloat16 too), typed
-    JAX keys, NumPy scalars, or plain ``None`` / ``bool`` / ``int`` / ``float`` / ``str``;
-    a ``capture()`` snapshot is such a tree. The file is written exactly at ``path`` (no
-    suffix is added). The data go to a temporary file in the same directory, which is
-    flushed, fsynced and renamed over ``path``; then the directory is fsynced, so the rename
-    itself survives a power cut.
+    ``tree`` is any JAX pytree whose leaves are generators (:class:`Generator`, batched
+    too), JAX or NumPy arrays (bool, integer, floating, complex; bfloat16 and the other ML
+    dtypes too), typed JAX keys, NumPy scalars, or plain ``None`` / ``bool`` / ``int`` /
+    ``float`` / ``str``. Its nodes are dicts (keys: ``None``, ``bool``, ``int``,
+    ``float``, ``str`` or tuples of them), lists, tuples, or any node registered with
+    ``jax.tree_util`` (``nnx.State``, Optax's NamedTuple states, registered dataclasses),
+    stored by their key paths; a ``capture()`` snapshot is such a tree. Nothing is pickled.
+    The file is written exactly at ``path`` (no suffix is added). The data go to a temporary
+    file in the same directory, which is flushed, fsynced and renamed over ``path``; then
+    the directory is fsynced, so the rename itself survives a power cut.
 
     Raises ``TypeError`` naming the place of anything it cannot store, before touching disk.
+    An ``OSError`` (a full disk, a missing directory) names ``path`` and leaves the previous
+    file at ``path`` as it was.
 
     >>> import os, tempfile, rngstate as rs
     >>> path = os.path.join(tempfile.mkdtemp(), "gens.ckpt")
@@ -278,21 +542,32 @@ def save(path: str | os.PathLike[str], tree: Any) -> None:
         "written_by": _versions(),
         "tree": encoder.node(tree, ""),
     }
+    meta[DIGEST] = _meta_digest(meta)
+    meta_text = json.dumps(meta, separators=(",", ":")).encode("ascii")
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-    )
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            errno.ENOENT, f"no directory {directory} to save the checkpoint in", path
+        )
+    try:
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+        )
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as file:
             if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the usual mode
                 os.fchmod(file.fileno(), _new_file_mode())
-            _write_archive(file, meta, encoder.arrays)
+            _write_archive(file, meta_text, encoder.arrays)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from exc
         raise
     _fsync_directory(directory)
 
@@ -312,6 +587,22 @@ def _versions() -> dict[str, str]:
 
 
 # -- reading -------------------------------------------------------------------------------
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a JSON object repeats the key {_first_repeat(keys)!r}")
+    return dict(pairs)
+
+
+def _first_repeat(names: list[str]) -> str:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return ""
 
 
 def _open(path: str) -> tuple[zipfile.ZipFile, dict[str, Any]]:
@@ -335,14 +626,17 @@ def _open(path: str) -> tuple[zipfile.ZipFile, dict[str, Any]]:
             ) from None
         raise fail(f"damaged zip archive, not readable as a checkpoint ({exc})") from None
     try:
-        names = set(archive.namelist())
+        names = archive.namelist()
+        if len(set(names)) != len(names):  # zipfile would read the last one of the same name
+            raise fail(f"corrupt checkpoint: member {_first_repeat(names)} appears twice")
         if _META not in names:
             raise fail(
                 f"not an rngstate checkpoint: no {_META} member (a plain .npz? it holds "
                 f"{', '.join(sorted(names)[:5]) or 'nothing'})"
             )
         try:
-            meta = json.loads(archive.read(_META).decode("utf-8"))
+            text = archive.read(_META).decode("utf-8")
+            meta = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except Exception as exc:
             raise fail(f"corrupt checkpoint: unreadable {_META} ({exc})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
@@ -355,8 +649,6 @@ def _open(path: str) -> tuple[zipfile.ZipFile, dict[str, Any]]:
                 f"written in checkpoint format version {version}, newer than version "
                 f"{FORMAT_VERSION} that this rngstate reads; upgrade rngstate to load it"
             )
-        if not isinstance(meta.get("settings"), dict) or "tree" not in meta:
-            raise fail(f"corrupt checkpoint: {_META} lacks settings or tree")
     except BaseException:
         archive.close()
         raise
@@ -364,31 +656,47 @@ def _open(path: str) -> tuple[zipfile.ZipFile, dict[str, Any]]:
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """The tree as read (registered nodes as :class:`_Node`) and the checked metadata."""
     path = os.fspath(path)
     archive, meta = _open(path)
     with archive:
         try:
-            tree = _Decoder(archive, set(archive.namelist())).node(meta["tree"])
-        except Exception as exc:
+            tree = _decode(archive, meta)
+        except SchemaError as exc:
+            raise CheckpointError(f"{path}: corrupt checkpoint {exc}") from None
+        except Exception as exc:  # zipfile's CRC check and the like
             raise CheckpointError(f"{path}: corrupt checkpoint: {exc}") from None
     return tree, meta
 
 
-def load(path: str | os.PathLike[str]) -> Any:
+def load(path: str | os.PathLike[str], target: Any = None) -> Any:
     """Read a tree written by :func:`save`, with every generator, array and value as saved.
 
-    JAX arrays come back as JAX arrays (on the default device), NumPy arrays as NumPy ones.
-    Raises :class:`CheckpointError`, naming the file and the problem, for a truncated,
-    corrupt, foreign or newer-format file. Warns (:class:`CheckpointSettingsWarning`) when
-    the file was written under a different PRNG implementation or
-    ``jax_threefry_partitionable``: generators then resume at the same seed and offset but
-    draw different values.
+    Without ``target``, JAX arrays come back as JAX arrays (on the default device), NumPy
+    arrays as NumPy ones, dicts, lists and tuples as themselves, and each other pytree node
+    (``nnx.State``, a NamedTuple, ...) as a dict of its children by key (a ``GetAttrKey``'s
+    name, a ``DictKey``'s key, an index). With ``target``, a pytree of arrays,
+    ``jax.ShapeDtypeStruct`` (``jax.eval_shape``'s output) or plain values, the result has
+    the target's structure and node types; each leaf must have the target leaf's shape and
+    dtype, and comes back as the target's kind (JAX arrays, on the target's sharding where it
+    has one, for JAX arrays and ``ShapeDtypeStruct``; NumPy for NumPy). A leaf present on
+    one side only, or of another shape or dtype, raises :class:`CheckpointError` naming the
+    first such path.
 
-    >>> import os, tempfile, rngstate as rs
+    Raises :class:`CheckpointError`, naming the file, the place in the tree and the problem,
+    for a truncated, corrupt, edited, foreign or newer-format file. Warns
+    (:class:`CheckpointSettingsWarning`) when the file was written under a different PRNG
+    implementation or ``jax_threefry_partitionable``: generators then resume at the same
+    seed and offset but draw different values.
+
+    >>> import os, tempfile, jax, rngstate as rs
     >>> path = os.path.join(tempfile.mkdtemp(), "g.ckpt")
-    >>> save(path, {"gen": rs.Generator(seed=2**63)})
+    >>> save(path, {"gen": rs.Generator(seed=2**63), "w": jax.numpy.zeros(3)})
     >>> load(path)["gen"].initial_seed() == 2**63
     True
+    >>> target = jax.eval_shape(lambda: {"gen": rs.Generator(0), "w": jax.numpy.ones(3)})
+    >>> load(path, target)["w"]
+    Array([0., 0., 0.], dtype=float32)
     """
     tree, meta = _read(path)
     recorded, running = meta["settings"], prng_settings()
@@ -403,7 +711,9 @@ def load(path: str | os.PathLike[str]) -> Any:
             CheckpointSettingsWarning,
             stacklevel=2,
         )
-    return tree
+    if target is None:
+        return _plain(tree)
+    return _restore(tree, target, os.fspath(path))
 
 
 # -- describing a checkpoint (`rngstate inspect`) ------------------------------------------
@@ -423,6 +733,9 @@ def _leaves(value: Any, where: str) -> Iterator[tuple[str, Any]]:
     elif type(value) in (list, tuple):
         for i, child in enumerate(value):
             yield from _leaves(child, f"{where}[{i}]")
+    elif isinstance(value, _Node):
+        for entry, child in value.entries:
+            yield from _leaves(child, where + jax.tree_util.keystr((entry,)))
     else:
         yield where, value
 
@@ -481,7 +794,7 @@ def format_summary(info: dict[str, Any]) -> str:
     >>> path = os.path.join(tempfile.mkdtemp(), "g.ckpt")
     >>> save(path, {"gen": rs.Generator(5, offset=2)})
     >>> print(format_summary(summary(path)))  # doctest: +ELLIPSIS
-    checkpoint  .../g.ckpt (... bytes, format version 1)
+    checkpoint  .../g.ckpt (... bytes, format version 2)
     ...
       ['gen']  seed 5  offset 2
     """

@@ -32,8 +32,10 @@ True
 from __future__ import annotations
 
 import contextlib
+import os
 import random as py_random
 import secrets
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -84,13 +86,57 @@ def require_eager(what: str, instead: str = "rngstate.random.<op>(gen, ...)") ->
     ...
     RuntimeError: rngstate.seed() uses the process-wide random state ...
     """
-    if not _trace_state_clean():
+    if not _trace_state_clean() or _awaited_by_a_trace():
         raise RuntimeError(
             f"{what}() uses the process-wide random state and cannot run inside a JAX "
             "transformation (jit, vmap, scan, grad, ...): the traced program would replay "
             "one fixed draw. Pass a Generator explicitly instead, e.g. "
             f"`values, gen = {instead}`, and return the new gen from the function."
         )
+
+
+_TRACING_CODE = f"{os.sep}jax{os.sep}_src{os.sep}interpreters{os.sep}"
+
+
+def _awaited_by_a_trace() -> bool:
+    """Whether a thread inside a JAX trace waits on this one (``join`` or ``Future.result``).
+
+    JAX keeps its trace state per thread, so a thread started by a traced function looks
+    eager. This finds the thread that waits on it: some frame of a tracing thread (one
+    running JAX's tracing code) holds, as ``self``, this thread's ``Thread`` or the future
+    of the work item it runs. Cheap when nothing traces: one look at each thread's frames.
+    """
+    current = threading.current_thread()
+    if current is threading.main_thread():
+        return False
+    me = threading.get_ident()
+    stacks = sys._current_frames()
+    tracing = [f for ident, f in stacks.items() if ident != me and _runs_tracing_code(f)]
+    if not tracing:
+        return False
+    mine = {id(current)}
+    frame = stacks.get(me)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        for held in (owner, getattr(owner, "future", None)):
+            if held is not None:
+                mine.add(id(held))
+        frame = frame.f_back
+    for frame in tracing:
+        while frame is not None:
+            owner = frame.f_locals.get("self")
+            if owner is not None and id(owner) in mine:
+                return True
+            frame = frame.f_back
+    return False
+
+
+def _runs_tracing_code(frame: Any) -> bool:
+    while frame is not None:
+        if _TRACING_CODE in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _as_generator(slot: _Slot) -> Generator:
@@ -189,17 +235,22 @@ def seed() -> int:
     return value
 
 
-def initial_seed() -> int:
-    """The default generator's seed, an int in ``[0, 2**64)``.
+def initial_seed(*, signed: bool = False) -> int:
+    """The default generator's seed, an int in ``[0, 2**64)`` (PyTorch's reading).
+
+    ``signed=True`` gives the same 64 bits as an int64 in ``[-2**63, 2**63)``, MindSpore's
+    reading. Refused inside a JAX transformation, where the value would be baked in.
 
     >>> import rngstate as rs
     >>> with rs.fork_rng():
-    ...     rs.manual_seed(7)
-    ...     rs.initial_seed()
-    7
+    ...     rs.manual_seed(-7)
+    ...     rs.initial_seed(), rs.initial_seed(signed=True)
+    (18446744073709551609, -7)
     """
+    require_eager("rngstate.initial_seed")
     with _lock:
-        return _slot_ints(_default)[0]
+        number = _slot_ints(_default)[0]
+    return _u64.as_signed(number) if signed else number
 
 
 def default_generator() -> Generator:
@@ -294,8 +345,13 @@ def _seed_numpy(value: int) -> None:
         np.random.seed(np.array([value & _MASK32, value >> 32], dtype=np.uint32))
 
 
-def set_seed(seed: int) -> None:
+def set_seed(seed: int | None) -> None:
     """Set the global seed: seeds everything random in the process, so every run replays.
+
+    ``set_seed(None)`` unsets it, as ``tf.random.set_seed(None)`` does: :func:`get_seed` is
+    ``None`` again, the default generator gets a fresh seed from OS entropy (as at import),
+    op-seed streams start over keyed by global seed 0, and NumPy's and Python's global
+    generators are reseeded from OS entropy.
 
     The default generator goes to ``(seed, 0)``, every op-seed stream starts over (its
     counter and its key, which depends on the global seed), Python's ``random`` is seeded
@@ -303,8 +359,8 @@ def set_seed(seed: int) -> None:
     or else with the word array ``[seed & 0xffffffff, seed >> 32]`` (64-bit seeds that
     share low bits stay distinct).
 
-    ``seed`` must be an integer in ``[0, 2**64)``: others raise ``TypeError`` (not an
-    integer) or ``ValueError`` (out of range).
+    ``seed`` must be an integer in ``[0, 2**64)`` or ``None``: others raise ``TypeError``
+    (not an integer) or ``ValueError`` (out of range).
 
     >>> import numpy as np, rngstate as rs
     >>> with rs.fork_rng():
@@ -314,6 +370,14 @@ def set_seed(seed: int) -> None:
     """
     global _default, _global_seed
     require_eager("rngstate.set_seed")
+    if seed is None:
+        with _lock:
+            _global_seed = None
+            _default = (secrets.randbits(64), 0)
+            _streams.clear()
+            py_random.seed(None)
+            np.random.seed(None)
+        return
     value = _u64.to_int(seed, "seed", allow_negative=False)
     with _lock:
         _global_seed = value
@@ -332,6 +396,7 @@ def get_seed() -> int | None:
     ...     rs.get_seed()
     3
     """
+    require_eager("rngstate.get_seed")
     with _lock:
         return _global_seed
 

@@ -7,6 +7,7 @@ static, so a jitted function taking a generator compiles once whatever the seed 
 from __future__ import annotations
 
 import difflib
+import math
 import secrets
 from typing import Any
 
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rngstate import _partitionable, _u64, reuse
+from rngstate import _checks, _partitionable, _u64, reuse
 from rngstate.threefry import threefry2x32
 
 __all__ = ["Generator", "derive_key"]
@@ -75,7 +76,8 @@ class Generator:
     Args:
       seed: an integer in ``[-2**63, 2**64)`` (negatives wrap mod 2**64, as in PyTorch), or
         an integer JAX/NumPy array (traced too) for a batch of generators.
-      offset: an integer in ``[0, 2**64)``, or an integer array.
+      offset: an integer in ``[0, 2**64)``, or an integer array of such values; a traced
+        array must be unsigned (a signed one could hold a negative, see :meth:`construct`).
 
     >>> g = Generator(seed=12)
     >>> g
@@ -151,14 +153,18 @@ class Generator:
         """
         return derive_key(self.seed, self.offset)
 
-    def initial_seed(self) -> int:
-        """The seed as a Python int in ``[0, 2**64)`` (MindSpore / PyTorch name).
+    def initial_seed(self, *, signed: bool = False) -> int:
+        """The seed as a Python int in ``[0, 2**64)`` (PyTorch's reading; MindSpore / PyTorch name).
 
-        >>> Generator(seed=-1).initial_seed()
-        18446744073709551615
+        ``signed=True`` reads the same 64 bits as an int64 in ``[-2**63, 2**63)``, as
+        MindSpore's ``initial_seed()`` returns it (``-7`` stays ``-7``).
+
+        >>> Generator(seed=-7).initial_seed(), Generator(seed=-7).initial_seed(signed=True)
+        (18446744073709551609, -7)
         """
         self._require_single_concrete("initial_seed")
-        return _u64.from_words(self.seed)
+        number = _u64.from_words(self.seed)
+        return _u64.as_signed(number) if signed else number
 
     def get_state(self) -> jax.Array:
         """The state as ``uint8[..., 16]``: seed, then offset, each a little-endian u64.
@@ -183,7 +189,11 @@ class Generator:
     def construct(self, step: Any = 1) -> Generator:
         """A generator with the offset advanced by ``step`` (mod 2**64), the seed kept.
 
-        ``step`` is a Python int in ``[0, 2**64)`` or an integer array (traced too).
+        ``step`` is an integer in ``[0, 2**64)`` or an integer array of such values (a
+        negative is a ``ValueError``: it would rewind onto numbers already drawn). A traced
+        ``step`` must have an unsigned dtype, since its sign cannot be checked under jit; a
+        signed one (a ``lax.scan`` or ``fori_loop`` counter is ``int32``) is a ``TypeError``
+        until cast: ``g.construct(i.astype(jnp.uint32))``.
 
         >>> Generator(seed=1, offset=2**64 - 1).construct(2)
         Generator(seed=1, offset=1)
@@ -218,35 +228,41 @@ class Generator:
         return Generator(seed=secrets.randbits(64))
 
     def set_state(self, state: Any) -> Generator:
-        """A generator from a saved state: ``uint8[16]`` bytes or a ``(seed, offset)`` pair.
+        """A generator from a saved state: 16 bytes (seed then offset) or a ``(seed, offset)`` pair.
 
         The bytes are those of :meth:`get_state` (seed then offset, little-endian u64s, as
-        MindSpore 2.x and PyTorch CUDA generators store them). A pair is MindSpore 1.x style.
+        MindSpore 2.x and PyTorch CUDA generators store them), as whatever holds them: a
+        ``uint8[..., 16]`` JAX or NumPy array, a torch or MindSpore tensor (read through
+        ``__dlpack__`` or ``__array__``; neither library is imported), ``bytes``,
+        ``bytearray``, ``memoryview``, or a list of 16 ints in ``[0, 256)``. A tuple of two
+        integers is a ``(seed, offset)`` pair, MindSpore 1.x style.
+
+        An 8-byte state (a seed alone) is refused: loading it at offset 0 would draw again
+        the numbers that seed already gave. Use ``manual_seed(int.from_bytes(b, "little"))``
+        to start such a seed over on purpose. ``None`` and objects that hold no array are a
+        ``TypeError``; a wrong length, dtype or value is a ``ValueError``.
 
         >>> g = Generator(seed=2**40 + 5, offset=3)
         >>> Generator().set_state(g.get_state())
+        Generator(seed=1099511627781, offset=3)
+        >>> Generator().set_state(bytes(g.get_state()))
         Generator(seed=1099511627781, offset=3)
         >>> Generator().set_state((9, 4))
         Generator(seed=9, offset=4)
         """
         if isinstance(state, tuple) and len(state) == 2:
-            return Generator(seed=state[0], offset=state[1])
-        if isinstance(state, (list, tuple)):
-            raise ValueError(
-                "state must be uint8[16] (seed then offset, little-endian u64) or a "
-                f"(seed, offset) pair; got a {type(state).__name__} of length {len(state)}"
-            )
-        if not isinstance(state, (jax.Array, np.ndarray)):
-            raise ValueError(
-                "state must be uint8[16] (seed then offset, little-endian u64) or a "
-                f"(seed, offset) pair; got {type(state).__name__}"
-            )
-        if state.dtype != jnp.uint8 or state.ndim < 1 or state.shape[-1] != _STATE_BYTES:
+            try:
+                return Generator(seed=state[0], offset=state[1])
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"state as a (seed, offset) pair: {error}") from None
+        octets = _state_octets(state)
+        if octets.ndim < 1 or octets.shape[-1] != _STATE_BYTES:
+            seed_only = " (a seed alone; see the docstring)" if octets.shape[-1:] == (8,) else ""
             raise ValueError(
                 "state must be uint8[..., 16] (seed then offset, little-endian u64); "
-                f"got {state.dtype}{list(state.shape)}"
+                f"got {octets.dtype}{list(octets.shape)}{seed_only}"
             )
-        octets = jnp.asarray(state, jnp.uint32).reshape(*state.shape[:-1], 4, 4)
+        octets = jnp.asarray(octets, jnp.uint32).reshape(*octets.shape[:-1], 4, 4)
         words = (octets << jnp.arange(0, 32, 8, dtype=jnp.uint32)).sum(-1, dtype=jnp.uint32)
         # words: [seed lo, seed hi, offset lo, offset hi]
         seed = jnp.stack([words[..., 1], words[..., 0]], axis=-1)
@@ -258,16 +274,14 @@ class Generator:
 
         The children's seeds are the key data of ``jax.random.split(self.key(), n)`` and
         their offsets are 0; they come as one batched generator of batch shape ``(n,)``,
-        ready for ``jax.vmap``.
+        ready for ``jax.vmap``. ``n`` is an int in ``[0, 2**52]`` (the children's words,
+        ``2 * n`` per generator of a batch, stay within :data:`rngstate._checks.MAX_ELEMENTS`).
 
         >>> kids, g = Generator(seed=1).spawn(4)
         >>> kids.batch_shape, g
         ((4,), Generator(seed=1, offset=1))
         """
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"n must be a Python int, got {type(n).__name__}")
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
+        n = _checks.count(n, "n", per_item=2 * math.prod(self.batch_shape))
         _partitionable.warn_if_off()  # jax.random.split's keys depend on the flag
         if reuse._eager_active:
             reuse.record("spawn", self)
@@ -315,6 +329,8 @@ class Generator:
             try:
                 name_words = _u64.to_words(name, "name", allow_negative=False)
             except TypeError:
+                if isinstance(name, jax.core.Tracer):
+                    raise  # its own message: a traced name must be unsigned
                 raise TypeError(
                     "name must be a str or an integer in [0, 2**64), "
                     f"got {type(name).__name__} {name!r}"
@@ -361,6 +377,57 @@ class Generator:
 def _stream_seed(seed: jax.Array, tag: jax.Array, name: jax.Array) -> jax.Array:
     domain = threefry2x32(tag[0], tag[1], seed[..., 0], seed[..., 1])
     return jnp.stack(threefry2x32(domain[0], domain[1], name[..., 0], name[..., 1]), axis=-1)
+
+
+_STATE_FORMS = (
+    "state must be 16 bytes (uint8[16]: seed then offset, little-endian u64) as an array, a "
+    "tensor, bytes, a memoryview or a list of ints, or a (seed, offset) pair"
+)
+
+
+def _state_octets(state: Any) -> Any:
+    """The bytes of a state as a uint8 array (JAX arrays, traced too, stay JAX arrays)."""
+    if isinstance(state, jax.Array):
+        array = state
+    elif isinstance(state, (bytes, bytearray)):
+        array = np.frombuffer(state, np.uint8)
+    elif isinstance(state, memoryview):
+        byte_view = state.format == "B"
+        array = np.frombuffer(state.tobytes(), np.uint8) if byte_view else np.asarray(state)
+    elif isinstance(state, (list, tuple)):
+        try:
+            array = np.asarray(state)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{_STATE_FORMS}; got a {type(state).__name__} of non-ints") from None
+    elif isinstance(state, np.ndarray):
+        array = state
+    elif hasattr(state, "__dlpack__") or hasattr(state, "__array__"):
+        array = _foreign_array(state)
+    else:
+        raise TypeError(f"{_STATE_FORMS}; got {type(state).__name__}")
+    if array.dtype == np.uint8:
+        return array
+    if isinstance(state, (list, tuple, memoryview)) and np.issubdtype(array.dtype, np.integer):
+        if array.size and not (array.min() >= 0 and array.max() <= 255):
+            raise ValueError(f"{_STATE_FORMS}; got a value outside [0, 256)")
+        return array.astype(np.uint8)
+    raise ValueError(
+        "state must be uint8[..., 16] (seed then offset, little-endian u64); "
+        f"got {array.dtype}{list(array.shape)}"
+    )
+
+
+def _foreign_array(state: Any) -> np.ndarray:
+    # A torch or MindSpore tensor: dlpack shares the memory where the producer allows it
+    # (a CPU tensor); __array__ copies. Neither library is imported here.
+    if hasattr(state, "__dlpack__"):
+        try:
+            return np.from_dlpack(state)
+        except (TypeError, ValueError, RuntimeError, BufferError):
+            pass
+    if hasattr(state, "__array__"):
+        return np.asarray(state)
+    raise TypeError(f"{_STATE_FORMS}; got {type(state).__name__}, which NumPy cannot read")
 
 
 def _describe(leaf: Any) -> str:

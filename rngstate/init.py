@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rngstate import random
+from rngstate import _checks, random
 from rngstate.generator import Generator
 
 __all__ = [
@@ -247,7 +247,7 @@ def _scaled(
 
 
 def _shape(shape: Shape) -> tuple[int, ...]:
-    return tuple(int(d) for d in shape)
+    return _checks.shape(shape)
 
 
 # -- the initializers ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rngstate import _partitionable, _u64, fast, reuse
+from rngstate import _checks, _partitionable, _u64, fast, reuse
 from rngstate._dropout import dropout_sampler as _dropout_sampler
 from rngstate.generator import Generator, derive_key
 
@@ -222,6 +222,7 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
         reuse.record(name, gen)
     sampler, binder = op
     arguments = binder.bind(args, kwargs)
+    _checks.shape_arguments(sampler, arguments)
     static, dynamic = binder.split(arguments)
     if binder.fast_as is not None and (served := binder.fast_as(arguments)) is not None:
         # Chosen here, outside the jit, so that the choice keys the compile cache.

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+
+# Before JAX starts. On a GPU each JAX process reserves 75% of the device's memory at its
+# first use; the suite starts JAX subprocesses while this one holds the device.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import jax
 import jax.numpy as jnp
@@ -53,3 +58,20 @@ def isolated_rng():
 
     with rngstate.fork_rng():
         yield
+
+
+def cpu_only_skip(item: pytest.Item, backend: str) -> str | None:
+    """Why ``item`` is skipped on ``backend``: None unless it is ``cpu_only`` and off CPU."""
+    marker = item.get_closest_marker("cpu_only")
+    if marker is None or backend == "cpu":
+        return None
+    reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+    return f"cpu_only on a {backend} backend: {reason}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``cpu_only`` tests, with their reason, where the default backend is not the CPU."""
+    if item.get_closest_marker("cpu_only") is not None:
+        reason = cpu_only_skip(item, jax.default_backend())
+        if reason is not None:
+            pytest.skip(reason)

@@ -14,7 +14,7 @@ import pytest
 from conftest import SHARED
 
 import rngstate as rs
-from rngstate import cli, demo, selfcheck
+from rngstate import checkpoint, cli, demo, selfcheck
 
 BLOCK = 2**20
 
@@ -167,7 +167,7 @@ def test_inspect_json(saved, capsys):
     assert info["settings"]["jax_threefry_partitionable"] == bool(
         jax.config.jax_threefry_partitionable
     )
-    assert info["settings_differ"] == [] and info["format_version"] == 1
+    assert info["settings_differ"] == [] and info["format_version"] == checkpoint.FORMAT_VERSION
 
 
 @pytest.mark.parametrize("content", [None, b"", b"hello", b"PK\x03\x04rest-of-a-cut-zip"])

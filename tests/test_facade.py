@@ -376,17 +376,28 @@ def test_every_stateful_call_refuses_to_run_under_jit(call):
 
 
 def test_a_trace_in_one_thread_does_not_block_another():
+    # A thread that the trace waits on is refused (tests/test_inputs.py); one that merely
+    # runs while an unrelated thread traces draws as usual.
     rs.manual_seed(6)
     drawn = []
+    started, release = threading.Event(), threading.Event()
 
     @jax.jit
     def traced(x):
+        started.set()
+        release.wait(5)
+        return x
+
+    tracing = threading.Thread(target=lambda: traced(1.0))
+    tracing.start()
+    assert started.wait(30)
+    try:
         other = threading.Thread(target=lambda: drawn.append(rs.ops.bits(())))
         other.start()
         other.join()
-        return x
-
-    traced(1.0)
+    finally:
+        release.set()
+        tracing.join()
     _assert_same(drawn[0], jax.random.bits(reference_key(6, 0), ()))
 
 

@@ -222,6 +222,7 @@ def test_sharded_outputs_on_8_devices_need_no_collective():
         print(problems, len(cases))
         """,
         XLA_FLAGS="--xla_force_host_platform_device_count=8",
+        JAX_PLATFORMS="cpu",  # 8 host CPU devices on any machine, a GPU one too
     )
     assert out.strip() == "[] 5"
 

@@ -170,11 +170,10 @@ def test_non_integer_step_is_a_type_error(bad):
         np.zeros(16, np.int8),
         np.zeros(16, np.uint32),
         np.zeros((), np.uint8),
-        [0] * 16,
+        [0] * 15,
         (1, 2, 3),
-        "state",
     ],
-    ids=["short", "long", "int8", "uint32", "rank0", "list", "triple", "str"],
+    ids=["short", "long", "int8", "uint32", "rank0", "list", "triple"],
 )
 def test_set_state_rejects_wrong_length_dtype_or_rank(bad):
     with pytest.raises(ValueError, match="uint8"):
@@ -208,7 +207,7 @@ def test_spawn_children_come_from_split_of_the_current_key():
 
 
 def test_spawn_rejects_bad_counts():
-    with pytest.raises(ValueError, match="n must be >= 0"):
+    with pytest.raises(ValueError, match=r"n must be in \[0, "):
         rs.Generator().spawn(-1)
     with pytest.raises(TypeError, match="n must be"):
         rs.Generator().spawn(2.0)
