@@ -24,7 +24,7 @@ from rngstate.facade import (
     set_seed,
 )
 from rngstate.generator import Generator, derive_key
-from rngstate.restore import restore_generators
+from rngstate.pytrees import restore_generators
 from rngstate.seeding import (
     seed_worker,
     set_random_seed,
