@@ -170,10 +170,10 @@ def demo(size: str) -> None:
         print(f"  params sha256 {a['params_sha256'][:16]}, final loss {a['final_loss']:.6f}")
         assert same, (a, b)
         results[devices] = a
-    print(
-        "1 vs 4 devices, same params bits:",
-        results[1]["params_sha256"] == results[4]["params_sha256"],
-    )
+    # The random draws are the same on 1 and 4 devices; the float sums over a sharded batch
+    # (loss, gradients) are reduced in another order, so the params may differ in low bits.
+    same = results[1]["params_sha256"] == results[4]["params_sha256"]
+    print(f"1 vs 4 devices, same params bits: {same} (data-parallel sums reduce in another order)")
 
 
 def main() -> None:

@@ -39,7 +39,10 @@ def cases(explicit: bool) -> dict[str, tuple[str, tuple, dict, dict]]:
         "dropout_small": ("dropout", (x[:, :2], 0.5), {}, {0: ROWS}),  # jax.random's own bits
         "bernoulli_p": ("bernoulli", (jnp.full((8, 16), 0.3),), {}, {0: ROWS}),
         "uniform_minval": (
-            "uniform", ((8, 16),), {"minval": -x, "maxval": 200.0}, {"minval": ROWS}
+            "uniform",
+            ((8, 16),),
+            {"minval": -x, "maxval": 200.0},
+            {"minval": ROWS},
         ),
         "normal": ("normal", ((8, 16),), {}, {}),
         "permutation_x": ("permutation", (x,), {"axis": 1, "independent": True}, {0: ROWS}),

@@ -24,7 +24,9 @@ def test_example_resumes_bit_identically_on_1_and_4_devices(script, library):
     pytest.importorskip("orbax.checkpoint")
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--tiny"],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for devices in (1, 4):

@@ -95,7 +95,10 @@ def test_restore_onto_4_devices_draws_what_the_uninterrupted_run_draws(saved, la
     }
     proc = subprocess.run(
         [sys.executable, str(WORKER), str(path), layout],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
     report = json.loads(proc.stdout.splitlines()[-1])
