@@ -24,6 +24,7 @@ from rngstate.facade import (
     set_seed,
 )
 from rngstate.generator import Generator, derive_key
+from rngstate.pytrees import restore_generators
 from rngstate.seeding import (
     seed_worker,
     set_random_seed,
@@ -59,5 +60,6 @@ __all__ = [
     "load",
     "CheckpointError",
     "process_generator",
+    "restore_generators",
 ]
 __version__ = "0.1.0"
