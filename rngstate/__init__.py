@@ -24,6 +24,7 @@ from rngstate.facade import (
     set_seed,
 )
 from rngstate.generator import Generator, derive_key
+from rngstate.pytrees import restore_generators
 from rngstate.reuse import GeneratorReuseError, check_reuse, reuse_checking
 from rngstate.seeding import (
     seed_worker,
@@ -60,6 +61,7 @@ __all__ = [
     "load",
     "CheckpointError",
     "process_generator",
+    "restore_generators",
     "check_reuse",
     "reuse_checking",
     "GeneratorReuseError",

@@ -15,6 +15,8 @@ from jax.typing import ArrayLike
 def dropout_sampler(key: jax.Array, x: ArrayLike, rate: ArrayLike) -> jax.Array:
     """Inverted dropout of ``x`` with the mask ``jax.random.bernoulli(key, 1 - rate, x.shape)``.
 
+    The mask is sharded as ``x`` is (``out_sharding=jax.typeof(x).sharding``).
+
     The parameter annotations mark ``x`` and ``rate`` as values, so Python numbers passed
     to them are traced rather than compiled in.
 
@@ -24,7 +26,9 @@ def dropout_sampler(key: jax.Array, x: ArrayLike, rate: ArrayLike) -> jax.Array:
     """
     x = jnp.asarray(x)
     keep_prob = 1.0 - rate
-    keep = jax.random.bernoulli(key, keep_prob, x.shape)
+    # The mask takes x's sharding, as nnx.Dropout's does: under an explicit-axes mesh
+    # (jax.set_mesh) `where` needs its operands sharded alike. Values do not depend on it.
+    keep = jax.random.bernoulli(key, keep_prob, x.shape, out_sharding=jax.typeof(x).sharding)
     # rate == 1 keeps nothing; guard the division so the kept-nothing case has no inf/nan.
     scaled = x / jnp.where(keep_prob > 0, keep_prob, 1.0).astype(x.dtype)
     return jnp.where(keep, scaled, jnp.zeros_like(x))

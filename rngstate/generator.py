@@ -354,11 +354,11 @@ class Generator:
     __hash__ = None  # type: ignore[assignment]  # holds arrays; equal values, no identity
 
     def __repr__(self) -> str:
-        if self.batch_shape == () and _u64.is_concrete(self.seed) and _u64.is_concrete(self.offset):
-            return (
-                f"Generator(seed={_u64.from_words(self.seed)}, "
-                f"offset={_u64.from_words(self.offset)})"
-            )
+        # Never raises: jax.eval_shape, Orbax targets, eqx.partition and tree maps put
+        # ShapeDtypeStructs, tracers, None or anything else in the leaves.
+        seed, offset = _as_int(self.seed), _as_int(self.offset)
+        if seed is not None and offset is not None:
+            return f"Generator(seed={seed}, offset={offset})"
         return f"Generator(seed={_describe(self.seed)}, offset={_describe(self.offset)})"
 
     def _require_single_concrete(self, what: str) -> None:
@@ -430,9 +430,39 @@ def _foreign_array(state: Any) -> np.ndarray:
     raise TypeError(f"{_STATE_FORMS}; got {type(state).__name__}, which NumPy cannot read")
 
 
+def _as_int(leaf: Any) -> int | None:
+    """The u64 of one concrete ``uint32[2]`` leaf, or None when there is no such number."""
+    if not isinstance(leaf, (jax.Array, np.ndarray)) or not _u64.is_concrete(leaf):
+        return None
+    if leaf.shape != (2,) or leaf.dtype != np.uint32:
+        return None
+    try:
+        return _u64.from_words(leaf)
+    except Exception:  # noqa: BLE001 - a deleted (donated) or non-addressable array
+        return None
+
+
 def _describe(leaf: Any) -> str:
-    dtype = getattr(leaf, "dtype", type(leaf).__name__)
-    return f"{dtype}{list(getattr(leaf, 'shape', ()))}"
+    """What a leaf holds, in words: ``uint32[4, 2]``, ``traced uint32[2]``, ``None``, ...
+
+    >>> import jax
+    >>> _describe(jax.ShapeDtypeStruct((2,), "uint32")), _describe(None), _describe("x")
+    ('abstract uint32[2]', 'None', 'str')
+    """
+    if leaf is None:
+        return "None"
+    shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
+    try:
+        described = f"{np.dtype(dtype).name}{list(shape)}"
+    except Exception:  # noqa: BLE001 - not array-like: name the type only
+        return type(leaf).__name__
+    if isinstance(leaf, jax.core.Tracer):
+        return f"traced {described}"
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return f"abstract {described}"
+    if isinstance(leaf, (jax.Array, np.ndarray)):
+        return described
+    return f"{type(leaf).__name__} {described}"
 
 
 jax.tree_util.register_pytree_with_keys(

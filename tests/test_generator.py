@@ -109,7 +109,7 @@ def test_repr_concrete_batched_and_traced():
     assert repr(batched) == "Generator(seed=uint32[3, 2], offset=uint32[3, 2])"
     seen = []
     jax.jit(lambda g: seen.append(repr(g)) or g.seed)(rs.Generator(1))
-    assert seen == ["Generator(seed=uint32[2], offset=uint32[2])"]
+    assert seen == ["Generator(seed=traced uint32[2], offset=traced uint32[2])"]
 
 
 def test_integer_arrays_as_seeds_traced_too():
