@@ -163,6 +163,14 @@ register(
 # -- eager latency --------------------------------------------------------------------------
 
 
+def _reuse_checked(call: Contender) -> Contender:
+    def checked() -> Any:
+        with rs.reuse_checking():  # one block per call: its cost is included
+            return call()
+
+    return checked
+
+
 def _eager_latency(n: int) -> Contenders:
     key = jax.random.key(0)
     raw_jit = jax.jit(lambda k: jax.random.uniform(k, (n,)))
@@ -172,6 +180,10 @@ def _eager_latency(n: int) -> Contenders:
     contenders: Contenders = {
         "jit(jax.random.uniform)": lambda: raw_jit(key),
         "rs.random.uniform": _threaded(rs.random.uniform, (n,)),
+        # The eager reuse check: off above (one flag test per draw), on here, and the op
+        # timed twice, so that "off" can be read against the A/A noise of the same op.
+        "rs.random.uniform again": _threaded(rs.random.uniform, (n,)),
+        "rs.random.uniform, reuse check on": _reuse_checked(_threaded(rs.random.uniform, (n,))),
         "rs.ops.uniform": Unavailable("rngstate.ops not available"),
         "rs.ops.uniform(seed=1)": Unavailable("rngstate.ops not available"),
         "jit(rs.random.uniform)": _threaded(ours_jit),

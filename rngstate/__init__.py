@@ -25,6 +25,7 @@ from rngstate.facade import (
 )
 from rngstate.generator import Generator, derive_key
 from rngstate.pytrees import restore_generators
+from rngstate.reuse import GeneratorReuseError, check_reuse, reuse_checking
 from rngstate.seeding import (
     seed_worker,
     set_random_seed,
@@ -61,5 +62,8 @@ __all__ = [
     "CheckpointError",
     "process_generator",
     "restore_generators",
+    "check_reuse",
+    "reuse_checking",
+    "GeneratorReuseError",
 ]
 __version__ = "0.1.0"

@@ -156,10 +156,22 @@ def add(a: jax.Array, b: jax.Array) -> jax.Array:
     ...     to_words(1, "b", allow_negative=False)).tolist()
     [1, 0]
     """
+    return _rngstate_u64_add(a, b)
+
+
+# A named jitted call, so that offset arithmetic is recognisable in a jaxpr (how
+# `rngstate.check_reuse` follows offsets); an eager call is one dispatch, and it is inlined
+# under an outer jit.
+@jax.jit
+def _rngstate_u64_add(a: jax.Array, b: jax.Array) -> jax.Array:
     low = a[..., 1] + b[..., 1]
     carry = (low < a[..., 1]).astype(jnp.uint32)
     high = a[..., 0] + b[..., 0] + carry
     return jnp.stack([high, low], axis=-1)
+
+
+ADD_CALL = _rngstate_u64_add.__name__
+"""The name of the jitted call of :func:`add`, as it appears in a jaxpr."""
 
 
 def text_to_int(text: str, person: bytes = b"") -> int:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rngstate import _checks, _partitionable, _u64
+from rngstate import _checks, _partitionable, _u64, reuse
 from rngstate.threefry import threefry2x32
 
 __all__ = ["Generator", "derive_key"]
@@ -45,12 +45,24 @@ def derive_key(seed: jax.Array, offset: jax.Array) -> jax.Array:
     ...       jax.random.key_data(jax.random.fold_in(jax.random.key(5), 7))).all())
     True
     """
+    return _rngstate_derive_key(seed, offset)
+
+
+# One named jitted call per derivation: an eager `key()` is one dispatch, and every key a
+# traced function consumes shows in its jaxpr as this call on the (seed, offset) it consumed,
+# which is how `rngstate.check_reuse` finds them. Inlined under an outer jit.
+@jax.jit
+def _rngstate_derive_key(seed: jax.Array, offset: jax.Array) -> jax.Array:
     words = threefry2x32(seed[..., 0], seed[..., 1], offset[..., 0], offset[..., 1])
     # The barrier keeps XLA from fusing this 20-round hash into the consumer's loop, where
     # it would be recomputed per element (and, on CPU, push a 10-element draw from ~10 us to
     # ~45 us by sending the bloated fusion to the thread pool). Values are unaffected.
     data = jax.lax.optimization_barrier(jnp.stack(words, axis=-1))
     return jax.random.wrap_key_data(data, impl="threefry2x32")
+
+
+DERIVE_KEY_CALL = _rngstate_derive_key.__name__
+"""The name of the jitted call that derives a key, as it appears in a jaxpr."""
 
 
 class Generator:
@@ -271,6 +283,8 @@ class Generator:
         """
         n = _checks.count(n, "n", per_item=2 * math.prod(self.batch_shape))
         _partitionable.warn_if_off()  # jax.random.split's keys depend on the flag
+        if reuse._eager_active:
+            reuse.record("spawn", self)
         keys = self.key().reshape(-1)
         children = jax.vmap(lambda k: jax.random.key_data(jax.random.split(k, int(n))))(keys)
         seeds = children.reshape(*self.batch_shape, int(n), 2)

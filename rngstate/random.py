@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from rngstate import _checks, _partitionable, _u64, fast
+from rngstate import _checks, _partitionable, _u64, fast, reuse
 from rngstate._dropout import dropout_sampler as _dropout_sampler
 from rngstate.generator import Generator, derive_key
 
@@ -218,6 +218,8 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
             "Map over the batch with jax.vmap."
         )
     _partitionable.warn_if_off()
+    if reuse._eager_active:
+        reuse.record(name, gen)
     sampler, binder = op
     arguments = binder.bind(args, kwargs)
     _checks.shape_arguments(sampler, arguments)

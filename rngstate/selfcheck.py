@@ -332,6 +332,33 @@ def _checkpoint_round_trip() -> str:
     return f"save, fsync, rename and load in {tempfile.gettempdir()}"
 
 
+@register("generator reuse checkers")
+def _reuse_checkers() -> str:
+    import rngstate as rs
+
+    def twice(g: rs.Generator) -> jax.Array:
+        return g.normal(())[0] + g.uniform(())[0]
+
+    for check in (lambda: rs.check_reuse(twice)(rs.Generator(0)), lambda: _eager_twice(twice)):
+        try:
+            check()
+        except rs.GeneratorReuseError:
+            continue
+        raise AssertionError("a planted generator reuse went unreported")
+    eager = "on" if rs.reuse._eager_active else "off"
+    return (
+        "rs.check_reuse(fn) (traced) and rs.reuse_checking() / RNGSTATE_CHECK_REUSE=1 "
+        f"(eager, now {eager}) catch a planted reuse"
+    )
+
+
+def _eager_twice(fn: Callable[..., jax.Array]) -> jax.Array:
+    import rngstate as rs
+
+    with rs.reuse_checking():
+        return fn(rs.Generator(0))
+
+
 def main() -> int:
     """Print the report; 0 when every check passes, 1 otherwise (``rngstate doctor``).
 

@@ -9,6 +9,7 @@ added to docs/ are picked up without a change here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -95,3 +96,42 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
             os.environ.pop("XLA_FLAGS", None)
         else:
             os.environ["XLA_FLAGS"] = xla_flags
+
+
+# Pages whose examples are training code, checked for generator reuse: every jitted function
+# with check_reuse; eager draws with reuse_checking where the page never replays a state on
+# purpose (training-loops.md redraws a spawned child to show it is the same; common-mistakes.md
+# plants reuse; other pages compare restored or replayed states with the originals).
+REUSE_CHECKED = {"README.md": True, "docs/training-loops.md": False}
+
+
+@pytest.mark.parametrize("name", REUSE_CHECKED)
+def test_training_examples_have_no_generator_reuse(name, tmp_path, monkeypatch):
+    """Each jitted function of the examples passes check_reuse (and eager draws, see above)."""
+    import jax
+
+    real_jit = jax.jit
+    checked = []
+
+    def checked_jit(fun=None, **options):
+        if fun is None:
+            return lambda f: checked_jit(f, **options)
+        jitted = real_jit(fun, **options)
+
+        def call(*args, **kwargs):
+            checked.append(getattr(fun, "__name__", "?"))
+            return rs.check_reuse(jitted)(*args, **kwargs)
+
+        return call
+
+    page = ROOT / name
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(jax, "jit", checked_jit)
+    namespace: dict = {"__name__": "__docs_example__"}
+    eager = rs.reuse_checking() if REUSE_CHECKED[name] else contextlib.nullcontext()
+    with rs.fork_rng(), eager:
+        for line, code in _runnable(page):
+            exec(compile(code, f"{name}:{line}", "exec"), namespace)
+    monkeypatch.undo()
+    if name == "docs/training-loops.md":
+        assert checked  # the loops' jitted steps went through the checker
