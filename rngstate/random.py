@@ -176,14 +176,17 @@ def _signature_of(value: Any, value_parameter: bool) -> Any:
     if kind in _NUMBERS:
         # Traced numbers are keyed by type alone: a new value is a new argument, not a plan.
         return kind if value_parameter else (kind, _exact(value))
-    if kind in _PLAIN or isinstance(value, (np.dtype, type)):
+    if kind is tuple or kind is list:
+        return kind, tuple([_signature_of(v, value_parameter) for v in value])
+    if kind in _PLAIN:
         return kind, value
-    if isinstance(value, (jax.Array, np.ndarray)):  # tracers included
+    if kind in _ARRAY_KINDS or isinstance(value, (jax.Array, np.ndarray)):  # tracers too
+        _ARRAY_KINDS.add(kind)
         return kind, value.shape, value.dtype
     if isinstance(value, np.number):
         return kind if value_parameter else (kind, _exact(value))
-    if kind is tuple or kind is list:
-        return kind, tuple(_signature_of(v, value_parameter) for v in value)
+    if isinstance(value, (np.dtype, type)):
+        return kind, value
     try:
         hash(value)
     except TypeError:
@@ -191,6 +194,9 @@ def _signature_of(value: Any, value_parameter: bool) -> Any:
     if isinstance(value, (tuple, dict)) or jax.tree.leaves(value) != [value]:
         raise _Uncachable  # a pytree: hashable containers may still hold arrays
     return kind, value
+
+
+_ARRAY_KINDS: set[type] = {np.ndarray}  # the array types met so far: a set lookup is cheaper
 
 
 def _is_traced(value: Any, value_parameter: bool) -> bool:
@@ -212,10 +218,16 @@ class _Plan:
     in ``(args, kwargs)`` each traced value is (an index or a name, then indices into nested
     tuples and lists)."""
 
-    __slots__ = ("op", "static", "sources")
+    __slots__ = ("op", "static", "sources", "wide")
 
-    def __init__(self, op: tuple[Callable[..., Any], _Binder], static: _Static, sources: tuple):
-        self.op, self.static, self.sources = op, static, sources
+    def __init__(
+        self,
+        op: tuple[Callable[..., Any], _Binder],
+        static: _Static,
+        sources: tuple | None,
+        wide: bool = False,
+    ) -> None:
+        self.op, self.static, self.sources, self.wide = op, static, sources, wide
 
     def dynamic(self, args: tuple, kwargs: dict) -> list[Any]:
         out = []
@@ -259,15 +271,13 @@ class _Binder:
         if len(args) > len(self.positional):
             return None  # bind() reports it
         try:
-            key = [self, _flags()]
-            for arg, value_parameter in zip(args, self._value_positions, strict=False):
-                key.append(_signature_of(arg, value_parameter))
-            for name, arg in kwargs.items():
-                key.append(name)
-                key.append(_signature_of(arg, name in self.array_params))
+            key = (self, _flags(), *map(_signature_of, args, self._value_positions))
+            if kwargs:
+                values = self.array_params
+                key += tuple([(k, _signature_of(v, k in values)) for k, v in kwargs.items()])
         except _Uncachable:
             return None
-        return tuple(key)
+        return key
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if len(args) > len(self.positional):
@@ -329,8 +339,7 @@ class _Binder:
         return _Static(tuple(slots)), dynamic, None if sources is None else tuple(sources)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _sample_and_advance(
+def _sample_and_advance_body(
     op: tuple[Callable[..., Any], _Binder],
     static: _Static,
     seed: jax.Array,
@@ -340,6 +349,21 @@ def _sample_and_advance(
     sampler, binder = op
     values = sampler(derive_key(seed, offset), **static.rebuild(binder.names, dynamic))
     return values, _u64.add(offset, jnp.asarray(_ONE))
+
+
+_sample_and_advance = jax.jit(_sample_and_advance_body, static_argnums=(0, 1))
+# The same, with wider vectors (fast.wide_vectors); XLA takes compiler options only at the
+# top level, so calls made while tracing a user's function use the plain one.
+_sample_and_advance_wide = jax.jit(
+    _sample_and_advance_body, static_argnums=(0, 1), compiler_options=dict(fast.WIDE_OPTIONS)
+)
+
+try:  # the trace state JAX keeps per thread; top level means eager
+    from jax._src.core import trace_state_clean as _eager
+except ImportError:  # pragma: no cover - depends on the installed JAX
+
+    def _eager() -> bool:
+        return False  # cannot tell: never the wide programs
 
 
 def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kwargs: dict):
@@ -361,15 +385,18 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
         # Checks of the bound arguments go here: they run before anything is dispatched,
         # once per call signature (types, array shapes and dtypes, compiled-in values).
         static, dynamic, sources = binder.split(arguments, args, kwargs)
+        wide = False
         if binder.fast_as is not None and (served := binder.fast_as(arguments)) is not None:
             # Chosen here, outside the jit, so that the choice keys the compile cache.
             sampler = fast.select(sampler, *served)
-        plan = _Plan((sampler, binder), static, sources)
+            wide = sampler is not op[0] and fast.wide_vectors(*served)
+        plan = _Plan((sampler, binder), static, sources, wide)
         if key is not None and sources is not None:
             if len(_plans) >= _MAX_PLANS:
                 _plans.clear()  # bounded; rebuilding a plan costs one slow call
             _plans[key] = plan
-    values, offset = _sample_and_advance(plan.op, plan.static, gen.seed, gen.offset, dynamic)
+    run = _sample_and_advance_wide if plan.wide and _eager() else _sample_and_advance
+    values, offset = run(plan.op, plan.static, gen.seed, gen.offset, dynamic)
     return values, Generator.from_words(gen.seed, offset)
 
 
