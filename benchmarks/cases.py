@@ -532,7 +532,7 @@ for _kind in _BULK:
             baseline="jit(jax.random)",
             targets={"rs.random (eager)": Target(max_ratio=_target)} if _target else {},
             elements=lambda n: n,
-            rounds={"smoke": 1, "quick": 3, "full": 21},
+            rounds={"smoke": 1, "quick": 3, "full": 7},
         )
     )
 
@@ -551,7 +551,7 @@ register(
         baseline="numpy PCG64",
         targets={"rs.random (eager)": Target(max_ratio=0.667 if _HUGE_PAGES else 1.0)},
         elements=lambda n: n,
-        rounds={"smoke": 1, "quick": 3, "full": 21},
+        rounds={"smoke": 1, "quick": 3, "full": 7},
     )
 )
 
