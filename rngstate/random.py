@@ -307,6 +307,12 @@ class _Binder:
         where.update({name: name for name in kwargs})
         dynamic: list[Any] = []
         sources: list[Any] | None = []
+        for name, source in where.items():
+            passed = args[source] if type(source) is int else kwargs[source]
+            if values[name] is not passed and isinstance(passed, (jax.Array, np.ndarray)):
+                # A check replaced an array by what it holds (a shape array by its tuple): the
+                # signature keys arrays by shape and dtype only, so this call cannot be kept.
+                sources = None
         slots: list[Any] = []
         for name in self.names:
             value = values[name]

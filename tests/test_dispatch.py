@@ -118,3 +118,13 @@ def test_bad_arguments_still_raise_on_every_call():
     for _ in range(2):
         with pytest.raises(TypeError, match="unexpected keyword argument 'shap'"):
             rs.random.uniform(GEN, shap=(2,))
+
+
+def test_a_call_whose_array_argument_a_check_replaced_is_not_kept():
+    # A pre-dispatch check may put back an array argument as what it holds (a shape array as
+    # its tuple); plans key arrays by shape and dtype only, so such a call must not be kept.
+    binder = rs.random._DROPOUT[1]
+    args = (jnp.ones(3), 0.5)
+    assert binder.split(binder.bind(args, {}), args, {})[2] is not None
+    replaced = {**binder.bind(args, {}), "x": np.ones(3)}
+    assert binder.split(replaced, args, {})[2] is None
