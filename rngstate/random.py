@@ -19,12 +19,14 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import struct
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.typing import ArrayLike
 
 from rngstate import _checks, _partitionable, _u64, fast, reuse
@@ -67,6 +69,57 @@ def _as_itself(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any
 
 
 # -- the one dispatch path ----------------------------------------------------------------
+#
+# An eager call costs a jitted dispatch plus the Python that prepares it. The preparation
+# (binding the arguments, splitting what is compiled from what is traced, choosing the fast
+# path) depends only on the call's *signature*: the arguments' types, the shapes and dtypes
+# of its arrays, the exact values of what is compiled in, and a few global flags. It is
+# therefore done once per signature and kept as a _Plan; a later call with the same
+# signature only picks its traced values out of args/kwargs. A plan holds no array: the
+# values traced in each call are passed to the jitted function as they are (a Python scalar
+# goes in as jit converts it, weak-typed, on whatever devices the call runs on), so nothing
+# kept here depends on a device, a sharding or a mesh.
+
+
+class _Const:
+    """A compiled-in value, equal to another only when it has the same type and exact bits.
+
+    ``0.0 == -0.0`` and ``1 == 1.0 == True`` in Python, but they compile to different
+    programs; and a NaN, never equal to itself, would otherwise recompile on every call.
+    """
+
+    __slots__ = ("value", "_key", "_hash")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._key = (type(value), _exact(value))
+        self._hash = hash(self._key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Const) and self._key == other._key
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value!r})"
+
+
+class _Default(_Const):
+    """A parameter's default value that jax.random would trace (``uniform``'s ``maxval=1.0``).
+
+    It is compiled in behind an optimization barrier: XLA cannot constant-fold what depends
+    on it, so the values are those of the traced default, and no argument is passed for it.
+    """
+
+    def traced(self) -> Any:
+        return lax.optimization_barrier(jnp.asarray(self.value))
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, (float, complex, np.floating, np.complexfloating)):
+        return struct.pack("<d", value) if isinstance(value, float) else np.asarray(value).tobytes()
+    return value
 
 
 class _Static:
@@ -75,14 +128,15 @@ class _Static:
     __slots__ = ("slots", "_hash")
 
     def __init__(self, slots: tuple[Any, ...]) -> None:
-        self.slots = slots  # per parameter: (treedef, leaf slots) or _TRACED
+        self.slots = slots  # per parameter: _TRACED, a _Default, or (treedef, leaf slots)
         self._hash = hash(slots)
 
     def __hash__(self) -> int:
         return self._hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Static) and self.slots == other.slots
+        # jit compares its static arguments on every call; a plan passes the same object.
+        return self is other or (isinstance(other, _Static) and self.slots == other.slots)
 
     def rebuild(self, names: tuple[str, ...], dynamic: list[Any]) -> dict[str, Any]:
         it = iter(dynamic)
@@ -90,10 +144,12 @@ class _Static:
         for name, slot in zip(names, self.slots, strict=True):
             if slot is _TRACED:
                 values[name] = next(it)
+            elif isinstance(slot, _Default):
+                values[name] = slot.traced()
             else:
                 treedef, leaves = slot
                 values[name] = jax.tree.unflatten(
-                    treedef, [next(it) if leaf is _TRACED else leaf[1] for leaf in leaves]
+                    treedef, [next(it) if leaf is _TRACED else leaf.value for leaf in leaves]
                 )
         return values
 
@@ -105,24 +161,48 @@ _SCALARS = (int, float, complex, np.number)
 _VALUE_ANNOTATIONS = frozenset({"Array", "ArrayLike", "RealArray", "IntegerArray", "float"})
 # The parity test over every op with explicit scalars guards this rule.
 
-
-@functools.lru_cache(maxsize=4096)
-def _scalar_as_array(kind: type, value: Any, x64: bool) -> jax.Array:
-    # A Python scalar passed to jit is converted on every call (~40 us); its device array,
-    # made once, is passed for ~1 us. jnp.asarray keeps the scalar's weak type, so the
-    # compiled program and its values are the same. `kind` and `x64` keep 1, 1.0 and True
-    # (equal as dict keys) and the two precisions apart.
-    del kind, x64
-    # Made concrete even when first met inside a user's jit: a cached tracer would leak
-    # into every later trace ("Execution supplied 0 arguments but ... expected N").
-    with jax.ensure_compile_time_eval():
-        return jnp.asarray(value)
+_PLAIN = frozenset({bool, str, type(None)})
+_NUMBERS = frozenset({int, float, complex})
+_MAX_PLANS = 4096
 
 
-def _traced(value: Any) -> Any:
-    if isinstance(value, (int, float, complex)):
-        return _scalar_as_array(type(value), value, bool(jax.config.jax_enable_x64))
-    return value
+class _Uncachable(Exception):
+    """An argument the signature cannot describe (a dict, an unhashable object)."""
+
+
+def _signature_of(value: Any, value_parameter: bool) -> Any:
+    """What the preparation of a call depends on in one argument (see _Plan)."""
+    kind = type(value)
+    if kind in _NUMBERS:
+        # Traced numbers are keyed by type alone: a new value is a new argument, not a plan.
+        return kind if value_parameter else (kind, _exact(value))
+    if kind is tuple or kind is list:
+        return kind, tuple([_signature_of(v, value_parameter) for v in value])
+    if kind in _PLAIN:
+        return kind, value
+    if kind in _ARRAY_KINDS or isinstance(value, (jax.Array, np.ndarray)):  # tracers too
+        _ARRAY_KINDS.add(kind)
+        return kind, value.shape, value.dtype
+    if isinstance(value, np.number):
+        return kind if value_parameter else (kind, _exact(value))
+    if isinstance(value, (np.dtype, type)):
+        return kind, value
+    try:
+        hash(value)
+    except TypeError:
+        raise _Uncachable from None
+    if isinstance(value, (tuple, dict)) or jax.tree.leaves(value) != [value]:
+        raise _Uncachable  # a pytree: hashable containers may still hold arrays
+    return kind, value
+
+
+_ARRAY_KINDS: set[type] = {np.ndarray}  # the array types met so far: a set lookup is cheaper
+
+
+def _is_traced(value: Any, value_parameter: bool) -> bool:
+    return isinstance(value, (jax.Array, np.ndarray)) or (
+        value_parameter and isinstance(value, _SCALARS) and not isinstance(value, bool)
+    )
 
 
 def _is_value_parameter(param: inspect.Parameter) -> bool:
@@ -131,6 +211,41 @@ def _is_value_parameter(param: inspect.Parameter) -> bool:
         annotation = getattr(annotation, "__name__", str(annotation))
     kinds = {part.strip() for part in annotation.split("|")}
     return kinds <= _VALUE_ANNOTATIONS
+
+
+class _Plan:
+    """How to dispatch every call of one signature: the sampler, the static part, and where
+    in ``(args, kwargs)`` each traced value is (an index or a name, then indices into nested
+    tuples and lists)."""
+
+    __slots__ = ("op", "static", "sources", "wide")
+
+    def __init__(
+        self,
+        op: tuple[Callable[..., Any], _Binder],
+        static: _Static,
+        sources: tuple | None,
+        wide: bool = False,
+    ) -> None:
+        self.op, self.static, self.sources, self.wide = op, static, sources, wide
+
+    def dynamic(self, args: tuple, kwargs: dict) -> list[Any]:
+        out = []
+        for where, path in self.sources:
+            value = args[where] if type(where) is int else kwargs[where]
+            for i in path:
+                value = value[i]
+            out.append(value)
+        return out
+
+
+_plans: dict[tuple, _Plan | None] = {}
+
+
+def _flags() -> tuple[bool, bool, bool]:
+    # The global settings a plan depends on: canonical dtypes, and the fast path's choice.
+    config = jax.config
+    return config.jax_enable_x64, config.jax_threefry_partitionable, fast.is_enabled()
 
 
 class _Binder:
@@ -148,7 +263,21 @@ class _Binder:
         self.positional = tuple(p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD)
         self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self.array_params = frozenset(p.name for p in params if _is_value_parameter(p))
+        self._value_positions = tuple(n in self.array_params for n in self.positional)
         self.fast_as = fast_as
+
+    def signature(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple | None:
+        """The plan cache's key for this call, or None when the call has no cacheable one."""
+        if len(args) > len(self.positional):
+            return None  # bind() reports it
+        try:
+            key = (self, _flags(), *map(_signature_of, args, self._value_positions))
+            if kwargs:
+                values = self.array_params
+                key += tuple([(k, _signature_of(v, k in values)) for k, v in kwargs.items()])
+        except _Uncachable:
+            return None
+        return key
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if len(args) > len(self.positional):
@@ -169,34 +298,54 @@ class _Binder:
             raise TypeError(f"{self.name}() missing required argument(s): {', '.join(missing)}")
         return values
 
-    def split(self, values: dict[str, Any]) -> tuple[_Static, list[Any]]:
+    def split(
+        self, values: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[_Static, list[Any], tuple | None]:
+        """The static part, the traced values, and where each traced value came from in
+        ``(args, kwargs)`` (None when one is not found there)."""
+        where = {name: i for i, name in enumerate(self.positional[: len(args)])}
+        where.update({name: name for name in kwargs})
         dynamic: list[Any] = []
+        sources: list[Any] | None = []
+        for name, source in where.items():
+            passed = args[source] if type(source) is int else kwargs[source]
+            if values[name] is not passed and isinstance(passed, (jax.Array, np.ndarray)):
+                # A check replaced an array by what it holds (a shape array by its tuple): the
+                # signature keys arrays by shape and dtype only, so this call cannot be kept.
+                sources = None
         slots: list[Any] = []
         for name in self.names:
             value = values[name]
             traced_scalars = name in self.array_params
-            if isinstance(value, (jax.Array, np.ndarray)) or (
-                traced_scalars and isinstance(value, _SCALARS) and not isinstance(value, bool)
-            ):
-                dynamic.append(_traced(value))
-                slots.append(_TRACED)
+            if name not in where and traced_scalars and type(value) in _NUMBERS:
+                slots.append(_Default(value))
                 continue
-            leaves, treedef = jax.tree.flatten(value)
+            if _is_traced(value, traced_scalars):
+                dynamic.append(value)
+                slots.append(_TRACED)
+                if sources is not None and name in where:
+                    sources.append((where[name], ()))
+                else:
+                    sources = None
+                continue
+            paths, treedef = jax.tree.flatten_with_path(value)
             leaf_slots = []
-            for leaf in leaves:
-                if isinstance(leaf, (jax.Array, np.ndarray)) or (
-                    traced_scalars and isinstance(leaf, _SCALARS) and not isinstance(leaf, bool)
-                ):
-                    dynamic.append(_traced(leaf))
+            for path, leaf in paths:
+                if _is_traced(leaf, traced_scalars):
+                    dynamic.append(leaf)
                     leaf_slots.append(_TRACED)
+                    indices = tuple(getattr(k, "idx", None) for k in path)
+                    if sources is not None and name in where and None not in indices:
+                        sources.append((where[name], indices))
+                    else:
+                        sources = None
                 else:  # shapes, dtypes, strings, flags: part of what is compiled
-                    leaf_slots.append((type(leaf), leaf))
+                    leaf_slots.append(_Const(leaf))
             slots.append((treedef, tuple(leaf_slots)))
-        return _Static(tuple(slots)), dynamic
+        return _Static(tuple(slots)), dynamic, None if sources is None else tuple(sources)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _sample_and_advance(
+def _sample_and_advance_body(
     op: tuple[Callable[..., Any], _Binder],
     static: _Static,
     seed: jax.Array,
@@ -208,26 +357,55 @@ def _sample_and_advance(
     return values, _u64.add(offset, jnp.asarray(_ONE))
 
 
+_sample_and_advance = jax.jit(_sample_and_advance_body, static_argnums=(0, 1))
+# The same, with wider vectors (fast.wide_vectors); XLA takes compiler options only at the
+# top level, so calls made while tracing a user's function use the plain one.
+_sample_and_advance_wide = jax.jit(
+    _sample_and_advance_body, static_argnums=(0, 1), compiler_options=dict(fast.WIDE_OPTIONS)
+)
+
+try:  # the trace state JAX keeps per thread; top level means eager
+    from jax._src.core import trace_state_clean as _eager
+except ImportError:  # pragma: no cover - depends on the installed JAX
+
+    def _eager() -> bool:
+        return False  # cannot tell: never the wide programs
+
+
 def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kwargs: dict):
-    name = op[1].name
+    sampler, binder = op
     if not isinstance(gen, Generator):
-        raise TypeError(f"{name}() takes a Generator first, got {type(gen).__name__}")
-    if gen.batch_shape:
+        raise TypeError(f"{binder.name}() takes a Generator first, got {type(gen).__name__}")
+    if gen.seed.ndim != 1:
         raise ValueError(
-            f"{name}() samples from one generator; got a batch of shape {gen.batch_shape}. "
-            "Map over the batch with jax.vmap."
+            f"{binder.name}() samples from one generator; got a batch of shape "
+            f"{gen.batch_shape}. Map over the batch with jax.vmap."
         )
     _partitionable.warn_if_off()
     if reuse._eager_active:
-        reuse.record(name, gen)
-    sampler, binder = op
-    arguments = binder.bind(args, kwargs)
-    _checks.shape_arguments(sampler, arguments)
-    static, dynamic = binder.split(arguments)
-    if binder.fast_as is not None and (served := binder.fast_as(arguments)) is not None:
-        # Chosen here, outside the jit, so that the choice keys the compile cache.
-        sampler = fast.select(sampler, *served)
-    values, offset = _sample_and_advance((sampler, binder), static, gen.seed, gen.offset, dynamic)
+        reuse.record(binder.name, gen)
+    key = binder.signature(args, kwargs)
+    plan = _plans.get(key) if key is not None else None
+    if plan is not None:
+        dynamic = plan.dynamic(args, kwargs)
+    else:
+        arguments = binder.bind(args, kwargs)
+        # Checks of the bound arguments go here: they run before anything is dispatched,
+        # once per call signature (types, array shapes and dtypes, compiled-in values).
+        _checks.shape_arguments(sampler, arguments)
+        static, dynamic, sources = binder.split(arguments, args, kwargs)
+        wide = False
+        if binder.fast_as is not None and (served := binder.fast_as(arguments)) is not None:
+            # Chosen here, outside the jit, so that the choice keys the compile cache.
+            sampler = fast.select(sampler, *served)
+            wide = sampler is not op[0] and fast.wide_vectors(*served)
+        plan = _Plan((sampler, binder), static, sources, wide)
+        if key is not None and sources is not None:
+            if len(_plans) >= _MAX_PLANS:
+                _plans.clear()  # bounded; rebuilding a plan costs one slow call
+            _plans[key] = plan
+    run = _sample_and_advance_wide if plan.wide and _eager() else _sample_and_advance
+    values, offset = run(plan.op, plan.static, gen.seed, gen.offset, dynamic)
     return values, Generator.from_words(gen.seed, offset)
 
 

@@ -369,6 +369,9 @@ def main() -> int:
     0
     """
     results = run_checks()
-    print(format_report(environment(), results, tuple(fast_path_lines())))
+    from rngstate import hugepages
+
+    more = (*fast_path_lines(), "", *hugepages.report_lines())
+    print(format_report(environment(), results, more))
     sys.stdout.flush()
     return 0 if all(r.passed for r in results) else 1

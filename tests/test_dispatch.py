@@ -1,0 +1,130 @@
+"""The eager dispatch path: its per-signature plans keep nothing that outlives a call's
+context (no device array, sharding or mesh) and never mix up values that compare equal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rngstate as rs
+
+WORKER = pathlib.Path(__file__).with_name("dispatch_mesh_worker.py")
+GEN = rs.Generator(seed=2**40 + 5, offset=7)
+
+
+def _bits(x) -> bytes:
+    x = np.asarray(x)
+    return x.dtype.str.encode() + x.tobytes()
+
+
+def test_nothing_kept_at_module_level_is_a_device_array_sharding_or_mesh():
+    rs.random.uniform(GEN, (3,), minval=0.5)
+    rs.random.bernoulli(GEN, 0.3, (3,))
+    rs.random.dropout(GEN, jnp.ones(3), 0.5)
+    forbidden = (jax.Array, jax.sharding.Sharding, jax.sharding.Mesh)
+    for plan in list(rs.random._plans.values()):
+        held = [plan.static]
+        held += [leaf for slot in plan.static.slots if isinstance(slot, tuple) for leaf in slot[1]]
+        held += [getattr(leaf, "value", None) for leaf in held]
+        assert not any(isinstance(h, forbidden) for h in held), plan.static.slots
+
+
+@pytest.fixture(scope="module")
+def mesh_report() -> dict:
+    flags = os.environ.get("XLA_FLAGS", "")
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=4".strip(),
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(WORKER)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_draws_after_a_mesh_context_neither_fail_nor_stay_on_its_devices(mesh_report):
+    assert mesh_report["device_count"] == 4
+    for step in mesh_report["steps"]:
+        assert step["error"] is None, step
+        assert step["same"], step
+        if "after the mesh" in step["step"]:
+            assert step["devices"] == 1, step  # not left sharded on the old mesh
+
+
+@pytest.mark.parametrize("first, then", [(0.0, -0.0), (-0.0, 0.0)])
+def test_signed_zeros_are_not_confused(first, then):
+    # loc + scale * x with scale = 0 keeps the sign of loc where x > 0: the two zeros differ.
+    def ours(loc):
+        return rs.random.double_sided_maxwell(GEN, loc, 0.0, (64,))[0]
+
+    def raw(loc):
+        return jax.random.double_sided_maxwell(GEN.key(), loc, 0.0, (64,))
+
+    assert _bits(raw(first)) != _bits(raw(then))  # the case can tell the zeros apart
+    assert _bits(ours(first)) == _bits(raw(first))
+    assert _bits(ours(then)) == _bits(raw(then))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda op, g: op.uniform(g, (5,)),  # both scalars defaulted
+        lambda op, g: op.uniform(g, (5,), jnp.bfloat16, 0.25, 3.0),
+        lambda op, g: op.uniform(g, (5,), maxval=3),  # an int where jax.random says float
+        lambda op, g: op.bernoulli(g, shape=(5,)),  # p defaulted
+        lambda op, g: op.bernoulli(g, np.float32(0.7), (5,)),
+        lambda op, g: op.randint(g, (5,), -3, 9, jnp.int8),
+        lambda op, g: op.truncated_normal(g, -1.5, 2.0, (5,), jnp.bfloat16),
+        lambda op, g: op.normal(g, [2, 3]),
+        lambda op, g: op.gamma(g, jnp.array([0.5, 2.0]), (3, 2)),
+    ],
+)
+def test_a_repeated_signature_draws_what_raw_jax_random_draws(call):
+    # The first call prepares the plan, the second reuses it; both must be raw jax.random's,
+    # dtype (weak types included) and bits, with x64 off and on.
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            expected = _bits(call(jax.random, GEN.key()))
+            for _ in range(2):
+                values, nxt = call(rs.random, GEN)
+                assert _bits(values) == expected
+                assert nxt == GEN.construct(1)
+
+
+def test_a_changed_global_setting_is_not_served_an_old_plan():
+    with rs.fast.disabled():
+        a, _ = rs.random.uniform(GEN, (100,))
+    b, _ = rs.random.uniform(GEN, (100,))
+    with rs.fast.disabled():
+        c, _ = rs.random.uniform(GEN, (100,))
+    assert _bits(a) == _bits(b) == _bits(c) == _bits(jax.random.uniform(GEN.key(), (100,)))
+    with jax.enable_x64(True):
+        d, _ = rs.random.uniform(GEN, (4,), jnp.float64)
+    assert d.dtype == jnp.float64
+
+
+def test_bad_arguments_still_raise_on_every_call():
+    rs.random.uniform(GEN, (2,))
+    for _ in range(2):
+        with pytest.raises(TypeError, match="unexpected keyword argument 'shap'"):
+            rs.random.uniform(GEN, shap=(2,))
+
+
+def test_a_call_whose_array_argument_a_check_replaced_is_not_kept():
+    # A pre-dispatch check may put back an array argument as what it holds (a shape array as
+    # its tuple); plans key arrays by shape and dtype only, so such a call must not be kept.
+    binder = rs.random._DROPOUT[1]
+    args = (jnp.ones(3), 0.5)
+    assert binder.split(binder.bind(args, {}), args, {})[2] is not None
+    replaced = {**binder.bind(args, {}), "x": np.ones(3)}
+    assert binder.split(replaced, args, {})[2] is None
