@@ -353,8 +353,9 @@ def _user_site(frames: list[tuple[str, str, int]]) -> tuple[str, str | None, boo
 
 def _sampler_name(jaxpr: Any, sample: str, own_calls: frozenset[str]) -> str | None:
     """The sampler inside a `_sample_and_advance` call: the frame that call made."""
-    from rngstate.random import JAX_SAMPLERS as samplers
+    from rngstate import random as dispatch
 
+    samplers = dispatch.JAX_SAMPLERS
     for eqn in jaxpr.eqns:
         if eqn.params.get("name") in own_calls:
             continue
@@ -365,6 +366,8 @@ def _sampler_name(jaxpr: Any, sample: str, own_calls: frozenset[str]) -> str | N
         # Frames are innermost first: the ones before the call are what it called. The
         # sampler is the first public function inside it, rngstate's or jax.random's.
         for path, name in reversed(frames[: names.index(sample)]):
+            if path == dispatch.__file__:
+                continue  # the dispatch's own plumbing (rebuilding the arguments) is no op
             if path.startswith(_PACKAGE_DIR):
                 if not name.startswith("_") and name not in _GENERIC:
                     return name.removesuffix("_sampler")
