@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import pytest
@@ -12,9 +10,6 @@ from hypothesis import settings
 # Tests never depend on timing: the machine is shared and JAX compiles on first use.
 settings.register_profile("rngstate", deadline=None, max_examples=60)
 settings.load_profile("rngstate")
-
-SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
-
 
 def reference_key(seed: int, offset: int) -> jax.Array:
     """Contract §2 via raw jax.random, valid for seed < 2**31 and offset < 2**32."""
@@ -39,11 +34,6 @@ def reference_key_u64(seed: int, offset: int) -> jax.Array:
     return jax.random.wrap_key_data(
         jnp.array([value >> 32, value & 0xFFFFFFFF], jnp.uint32), impl="threefry2x32"
     )
-
-
-@pytest.fixture
-def shared_dir() -> pathlib.Path:
-    return SHARED
 
 
 @pytest.fixture
