@@ -150,7 +150,7 @@ def environment() -> list[tuple[str, str]]:
 def fast_path_lines() -> list[str]:
     """The fast path (:mod:`rngstate.fast`): on or off, and where each covered op stands.
 
-    Each op's default dtype is verified against ``jax.random`` now (about 0.3 s an op on
+    Each op's default dtype is verified against ``jax.random`` now (about 1 s an op on
     a first run); its other dtypes show what this process has used so far.
 
     >>> lines = fast_path_lines()
