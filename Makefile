@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint bench bench-quick quality clean
+.PHONY: demo test lint bench bench-quick quality clean dist wheel-check typecheck stubs test-oldest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,43 @@ bench-quick: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The release artefacts: dist/rngstate-<version>.tar.gz and the wheel built from it.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
+# The wheel installed into a fresh venv outside the source tree: doctor, a draw, pyright.
+wheel-check: $(STAMP)
+	PYTHON=$(abspath $(PY)) tests/wheel_check.sh
+
+# pyright on tests/typing/typed_example.py (also part of `make test`), and the stubs' freshness.
+typecheck: $(STAMP)
+	$(PY) -m pytest -q tests/test_typing.py
+
+# Regenerate the op stubs (rngstate/_random_ops.pyi, _stateful_ops.pyi) after adding an op
+# or moving the JAX they are generated with.
+stubs: $(STAMP)
+	$(PY) -m rngstate._stubgen
+
+# The lowest supported JAX (pyproject's jax>=/jaxlib>=), pinned, in its own venv: the tests
+# that exercise what differs between JAX versions (the newest JAX runs the whole suite).
+OLDEST_JAX := 0.5.0
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed-jax-$(OLDEST_JAX)
+OLDEST_TESTS := tests/test_derivation.py tests/test_generator.py tests/test_random_ops.py \
+	tests/test_fast.py tests/test_sharding.py tests/test_cli.py tests/golden
+
+$(OLDEST_STAMP): pyproject.toml
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/bin/python -m pip install --quiet -e '.[test]' \
+		'jax==$(OLDEST_JAX)' 'jaxlib==$(OLDEST_JAX)'
+	touch $(OLDEST_STAMP)
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(OLDEST_TESTS)
+
 # dieharder on three bit streams; writes docs/quality.md. Not part of CI: the full battery
 # takes about an hour per stream. QUALITY=standard (full battery on one seed, named subset on
 # the interleaved streams), full, or subset. Installs the Debian package dieharder if missing.
@@ -43,4 +80,4 @@ quality: $(STAMP)
 	$(PY) tests/quality/run_dieharder.py run --mode $(QUALITY)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(OLDEST) .pytest_cache .hypothesis build dist *.egg-info
