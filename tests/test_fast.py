@@ -72,6 +72,11 @@ def test_64_bit_dtypes_equal_jax_random_under_x64():
 
 
 def _same_as_jax(op, *args, **kwargs):
+    if op != "dropout":
+        try:  # an argument older jax.random lacks (gumbel's mode="highest": jax 0.10)
+            jax.eval_shape(lambda k: getattr(jax.random, op)(k, *args, **kwargs), jax.random.key(0))
+        except (TypeError, ValueError) as error:
+            pytest.skip(f"jax {jax.__version__}: jax.random.{op} rejects {kwargs}: {error}")
     gen = rs.Generator(seed=SEED, offset=OFFSET)
     got, nxt = getattr(rs.random, op)(gen, *args, **kwargs)
     if op == "dropout":
