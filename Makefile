@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: demo test lint bench bench-quick quality docs figures accel-check clean
+.PHONY: demo test lint bench bench-quick quality docs figures accel-check clean dist \
+	wheel-check typecheck stubs test-oldest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,44 @@ bench-quick: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The release artefacts: dist/rngstate-<version>.tar.gz and the wheel built from it.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
+# The wheel installed into a fresh venv outside the source tree: doctor, a draw, pyright.
+wheel-check: $(STAMP)
+	PYTHON=$(abspath $(PY)) tests/wheel_check.sh
+
+# pyright on tests/typing/typed_example.py (also part of `make test`), and the stubs' freshness.
+typecheck: $(STAMP)
+	$(PY) -m pytest -q tests/test_typing.py
+
+# Regenerate the op stubs (rngstate/_random_ops.pyi, _stateful_ops.pyi) after adding an op
+# or moving the JAX they are generated with.
+stubs: $(STAMP)
+	$(PY) -m rngstate._stubgen
+
+# The lowest supported JAX (pyproject's jax>=/jaxlib>=), pinned, in its own venv: the tests
+# that exercise what differs between JAX versions (the newest JAX runs the whole suite).
+OLDEST_JAX := 0.6.2
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed-jax-$(OLDEST_JAX)
+# tests/test_sharding.py is left out: on jax 0.6.2 it fails 3 of 82 (docs/compatibility.md).
+OLDEST_TESTS := tests/test_derivation.py tests/test_generator.py tests/test_random_ops.py \
+	tests/test_fast.py tests/golden
+
+$(OLDEST_STAMP): pyproject.toml
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/bin/python -m pip install --quiet -e '.[test-core]' \
+		'jax==$(OLDEST_JAX)' 'jaxlib==$(OLDEST_JAX)'
+	touch $(OLDEST_STAMP)
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(OLDEST_TESTS)
+
 # dieharder on three bit streams; writes docs/quality.md. Not part of CI: the full battery
 # takes about an hour per stream. QUALITY=standard (full battery on one seed, named subset on
 # the interleaved streams), full, or subset. Installs the Debian package dieharder if missing.
@@ -64,4 +103,4 @@ accel-check: $(STAMP)
 	$(PY) -m benchmarks.accel_check $(ACCEL)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build site *.egg-info
+	rm -rf $(VENV) $(OLDEST) .pytest_cache .hypothesis build dist site *.egg-info

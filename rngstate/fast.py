@@ -14,7 +14,8 @@ row-major index (``x0 << 32 | x1`` for 64-bit words, truncated for 8 and 16 bits
 of 2**32 values or more, or of fewer than 64, use JAX's own bits (see ``_MIN_ELEMENTS``).
 
 Safety net: the first use of each (op, dtype) in a process compares the fast sampler with
-``jax.random`` on a small input; on a mismatch it warns once and the op goes back to
+``jax.random`` bit for bit on a few thousand values in three shapes and every sampling mode;
+on a single differing bit it warns once and the op goes back to
 ``jax.random`` for the rest of the process. :func:`status` reports where each stands.
 ``RNGSTATE_FAST=0`` in the environment, :func:`set_enabled` or :func:`disabled` turn the
 fast path off.
@@ -88,7 +89,14 @@ _MIN_ELEMENTS = 64
 
 VERIFIED, FALLBACK, UNTESTED = "verified", "fallback", "untested"
 
-_PROBE_SHAPE = (9, 13)  # odd, 2-d, and at least _MIN_ELEMENTS
+# The first-use check draws each of these shapes, 2,272 values. A last-ulp difference hits
+# a few values, and which depends on the shape: on jax 0.6.2, exponential float64 differed in
+# 2 of 117 values of (9, 13) and 1 of 102 of (2, 3, 17), in none of (102,) and (1031,). So:
+# several ranks and sizes (each at least _MIN_ELEMENTS), and many values.
+_PROBE_SHAPES = ((9, 13), (2, 3, 17), (2053,))
+# The modes, other than the default, of the ops that have them: each takes another code path
+# to its floats.
+_PROBE_MODES = {"bernoulli": ("high",), "gumbel": ("high", "highest")}
 
 
 # -- the bits ------------------------------------------------------------------------------
@@ -247,9 +255,8 @@ def status() -> dict[str, str]:
     }
 
 
-def _probe_arguments(op: str, dtype: str) -> dict[str, Any]:
-    """A small call of ``op`` in ``dtype`` with non-default arguments."""
-    shape = _PROBE_SHAPE
+def _probe_arguments(op: str, dtype: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    """A call of ``op`` in ``dtype`` and ``shape`` with non-default arguments."""
     if op == "bernoulli":
         return {"p": jnp.full(shape[-1:], 0.4, dtype), "shape": shape}
     if op == "dropout":
@@ -263,22 +270,81 @@ def _probe_arguments(op: str, dtype: str) -> dict[str, Any]:
     return {"shape": shape, "dtype": dtype}
 
 
-def _same_bits(a: Any, b: Any) -> bool:
+def _probe_calls(op: str, dtype: str, reference: Callable[..., Any]) -> list[dict[str, Any]]:
+    """The calls the first-use check draws: every probe shape, and each further mode that
+    ``reference`` accepts on the 3-d shape (a mode it rejects is no call a user can make)."""
+    calls = [_probe_arguments(op, dtype, shape) for shape in _PROBE_SHAPES]
+    for mode in _PROBE_MODES.get(op, ()):
+        arguments = {**_probe_arguments(op, dtype, _PROBE_SHAPES[1]), "mode": mode}
+        try:
+            jax.eval_shape(functools.partial(reference, **arguments), _probe_key())
+        except (TypeError, ValueError):
+            continue  # an older jax.random without this mode
+        calls.append(arguments)
+    return calls
+
+
+def _probe_key() -> jax.Array:  # made on use: nothing at module level holds a device array
+    return jax.random.key(20240917)
+
+
+def _differing(a: Any, b: Any) -> int:
+    """How many elements of ``a`` and ``b`` differ in their bits (all, if shapes or dtypes do)."""
     a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return max(a.size, b.size, 1)
+    as_uint = f"u{a.dtype.itemsize}"
+    a, b = (np.ascontiguousarray(x).view(as_uint) for x in (a, b))
+    return int(np.sum(a != b))
 
 
-def _check(op: str, dtype: str) -> str:
+def _draw_both(
+    fast: Callable[..., Any], reference: Callable[..., Any], calls: list[dict[str, Any]]
+) -> tuple[list[Any], list[Any]]:
+    # One program, both sides: on jax 0.6.2 (exponential float64, last ulp) it shows the
+    # same differences as two programs do, for half the compiles. Arrays go in as arguments,
+    # as a user's do (XLA folds constants with other roundings than it computes at run time).
+    arrays = [{k: v for k, v in c.items() if isinstance(v, jax.Array)} for c in calls]
+    static = [{k: v for k, v in c.items() if not isinstance(v, jax.Array)} for c in calls]
+
+    def draw(keys: list[jax.Array], arrays: list[dict[str, Any]]) -> tuple[list, list]:
+        def side(sampler: Callable[..., Any]) -> list[Any]:
+            calls = zip(keys, static, arrays, strict=True)
+            return [sampler(key, **more, **given) for key, more, given in calls]
+
+        return side(fast), side(reference)
+
+    keys = [jax.random.fold_in(_probe_key(), i) for i in range(len(calls))]
+    return jax.jit(draw)(keys, arrays)
+
+
+def _check(op: str, dtype: str, reference: Callable[..., Any] | None = None) -> str:
+    """Compare the fast sampler of ``op`` with ``reference`` (``jax.random``'s) bit for bit.
+
+    Every value of every probe call must match: one last-ulp difference in one element is a
+    mismatch. Returns ``"verified"``, or warns and returns ``"fallback"``.
+    """
     sampler = _reference(op)
+    reference = sampler if reference is None else reference
     try:
         # Concrete evaluation even when the first use is inside a user's jit/vmap/scan trace.
         with jax.core.eval_context():
-            arguments = _probe_arguments(op, dtype)
-            key = jax.random.key(20240917)
-            both = jax.jit(
-                lambda k: (fast_sampler(sampler)(k, **arguments), sampler(k, **arguments))
-            )
-            problem = None if _same_bits(*both(key)) else "different values"
+            calls = _probe_calls(op, dtype, reference)
+            fast_values, reference_values = _draw_both(fast_sampler(sampler), reference, calls)
+        differ = [
+            (call, count, np.size(r))
+            for call, f, r in zip(calls, fast_values, reference_values, strict=True)
+            if (count := _differing(f, r))
+        ]
+        problem = None
+        if not calls:
+            problem = "no probe call ran"
+        elif differ:
+            call, count, size = differ[0]
+            shown = {k: v for k, v in call.items() if not isinstance(v, jax.Array)}
+            problem = f"{count} of {size} values differ in a call with {shown}"
+            if len(differ) > 1:
+                problem += f", and {len(differ) - 1} more of {len(calls)} calls"
     except Exception as error:  # noqa: BLE001 - any failure means: do not use it
         problem = f"{type(error).__name__}: {error}"
     if problem is None:

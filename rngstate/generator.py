@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -60,12 +60,17 @@ def _rngstate_derive_key(seed: jax.Array, offset: jax.Array) -> jax.Array:
     data = jax.lax.optimization_barrier(jnp.stack(words, axis=-1))
     return jax.random.wrap_key_data(data, impl="threefry2x32")
 
+if TYPE_CHECKING:
+    # The ops rngstate.random attaches as methods, typed by a stub it generates (_stubgen).
+    from rngstate._random_ops import GeneratorOps as _Ops
+else:
+    _Ops = object
 
 DERIVE_KEY_CALL = _rngstate_derive_key.__name__
 """The name of the jitted call that derives a key, as it appears in a jaxpr."""
 
 
-class Generator:
+class Generator(_Ops):
     """An immutable random-number generator: a 64-bit ``seed`` and a 64-bit ``offset``.
 
     Every random operation derives one key from ``(seed, offset)`` and returns the values

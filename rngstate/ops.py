@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rngstate import facade, random
 
@@ -66,6 +66,8 @@ def _stateful(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
 
 _OPS = {name: _stateful(name, getattr(random, name)) for name in random.OP_NAMES}
 globals().update(_OPS)
+if TYPE_CHECKING:  # the same ops, typed: a stub generated from them (python -m rngstate._stubgen)
+    from rngstate._stateful_ops import *  # noqa: F403
 
 
 def __getattr__(name: str) -> Any:

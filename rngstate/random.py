@@ -21,7 +21,7 @@ import functools
 import inspect
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -496,6 +496,8 @@ _OPS: dict[str, Callable[..., Any]] = {
 }
 _OPS["dropout"] = dropout
 globals().update(_OPS)
+if TYPE_CHECKING:  # the same ops, typed: a stub generated from them (python -m rngstate._stubgen)
+    from rngstate._random_ops import *  # noqa: F403
 
 OP_NAMES: tuple[str, ...] = tuple(sorted(_OPS))
 """Every op of this module: the installed ``jax.random`` samplers, plus ``dropout``."""

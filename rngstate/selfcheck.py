@@ -20,6 +20,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterable
+from importlib import resources
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +28,15 @@ import numpy as np
 
 from rngstate import _partitionable
 
-__all__ = ["CheckResult", "CHECKS", "environment", "format_report", "register", "run_checks"]
+__all__ = [
+    "CheckResult",
+    "CHECKS",
+    "environment",
+    "format_report",
+    "known_answers",
+    "register",
+    "run_checks",
+]
 
 Check = Callable[[], str]
 CHECKS: dict[str, Check] = {}
@@ -141,7 +150,7 @@ def environment() -> list[tuple[str, str]]:
 def fast_path_lines() -> list[str]:
     """The fast path (:mod:`rngstate.fast`): on or off, and where each covered op stands.
 
-    Each op's default dtype is verified against ``jax.random`` now (about 0.3 s an op on
+    Each op's default dtype is verified against ``jax.random`` now (about 1 s an op on
     a first run); its other dtypes show what this process has used so far.
 
     >>> lines = fast_path_lines()
@@ -197,18 +206,28 @@ def format_report(
 
 # -- the checks ----------------------------------------------------------------------------
 
-# Random123's threefry2x32_R(20, ctr, key): key0 key1 ctr0 ctr1 -> out0 out1.
-# A copy of the project's shared/vectors/threefry2x32_20.txt (a test keeps them equal).
-THREEFRY_KNOWN_ANSWERS = (
-    (0x00000000, 0x00000000, 0x00000000, 0x00000000, 0x6B200159, 0x99BA4EFE),
-    (0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0x1CB996FC, 0xBB002BE7),
-    (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344, 0xF11DEEE3, 0x5858FC71),
-    (0x00000000, 0x0000002A, 0x00000000, 0x00000000, 0x6D3E048F, 0x1022172D),
-    (0x00000000, 0x0000002A, 0x00000000, 0x00000007, 0x97D0552F, 0x51BF719F),
-    (0x12345678, 0x9ABCDEF0, 0x00000001, 0x00000002, 0xB03A97E5, 0x7B5F70D5),
-    (0x00000000, 0x00000000, 0xFFFFFFFF, 0x00000000, 0xD1D682AD, 0x95CE27E3),
-    (0x00000007, 0x00000007, 0x00000007, 0x00000007, 0x28A7A015, 0x413F7473),
-)
+
+def known_answers() -> tuple[tuple[int, ...], ...]:
+    """Random123's threefry2x32_R(20, ctr, key) answers: ``(key0, key1, ctr0, ctr1, out0, out1)``.
+
+    Read from ``rngstate/threefry2x32_20.txt`` (package data, the one copy; the tests read
+    it through this function too).
+
+    >>> known_answers()[0] == (0, 0, 0, 0, 0x6B200159, 0x99BA4EFE)
+    True
+    """
+    text = resources.files("rngstate").joinpath("threefry2x32_20.txt").read_text()
+    rows: list[tuple[int, ...]] = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            words = tuple(int(word, 16) for word in line.split())
+            if len(words) != 6:
+                raise ValueError(f"threefry2x32_20.txt: expected 6 hex words, got {line!r}")
+            rows.append(words)
+    return tuple(rows)
+
+
+THREEFRY_KNOWN_ANSWERS = known_answers()
 
 # Draws of Generator(seed=2**40 + 5, offset=3), pinned when the engine was written, for each
 # value of jax_threefry_partitionable (jax.random's bit layout depends on it).

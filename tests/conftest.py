@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 
 # Before JAX starts. On a GPU each JAX process reserves 75% of the device's memory at its
 # first use; the suite starts JAX subprocesses while this one holds the device.
@@ -17,9 +16,6 @@ from hypothesis import settings
 # Tests never depend on timing: the machine is shared and JAX compiles on first use.
 settings.register_profile("rngstate", deadline=None, max_examples=60)
 settings.load_profile("rngstate")
-
-SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
-
 
 def reference_key(seed: int, offset: int) -> jax.Array:
     """Contract §2 via raw jax.random, valid for seed < 2**31 and offset < 2**32."""
@@ -44,11 +40,6 @@ def reference_key_u64(seed: int, offset: int) -> jax.Array:
     return jax.random.wrap_key_data(
         jnp.array([value >> 32, value & 0xFFFFFFFF], jnp.uint32), impl="threefry2x32"
     )
-
-
-@pytest.fixture
-def shared_dir() -> pathlib.Path:
-    return SHARED
 
 
 @pytest.fixture

@@ -13,7 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import rngstate as rs
-from rngstate import fast
+from rngstate import fast, golden
+
+# On the JAX the project pins its values with, every covered (op, dtype) must verify. On
+# another (`make test-oldest`), the first-use check may send a pair back to jax.random (jax
+# 0.6.2: exponential float64, one ulp): the values must still be jax.random's.
+STRICT = jax.__version__ == golden.pinned_table()["pinned_with"]["jax"]
 
 # Scalar and empty (drawn with JAX's own bits: below fast._MIN_ELEMENTS), odd, 3-d.
 SHAPES = [(), (0, 3), (7, 11), (2, 3, 17)]
@@ -112,11 +117,9 @@ def check(op: str, dtypes: list[str], seed: int, offset: int) -> list[str]:
         for (dtype, shape), g, w in zip(cases, got, want, strict=True)
         if (problem := bit_mismatch(g, w))
     ]
-    if not uses_fast_path(draw, gen, arrays):
+    states = {dtype: fast.status()[f"{op}[{dtype}]"] for dtype in dtypes}
+    allowed = {"verified"} if STRICT else {"verified", "fallback"}
+    problems += [f"{op}[{d}] is {state}" for d, state in states.items() if state not in allowed]
+    if "verified" in states.values() and not uses_fast_path(draw, gen, arrays):
         problems.append(f"{op}: did not take the fast path")
-    problems += [
-        f"{op}[{dtype}] is {state}"
-        for dtype in dtypes
-        if (state := fast.status()[f"{op}[{dtype}]"]) != "verified"
-    ]
     return problems

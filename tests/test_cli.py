@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SHARED
 
 import rngstate as rs
 from rngstate import checkpoint, cli, demo, selfcheck
@@ -206,13 +205,14 @@ def test_doctor_fails_with_status_1(monkeypatch, capsys):
     assert "FAILED: a broken check" in out
 
 
-def test_known_answers_are_the_shared_vectors():
-    rows = [
-        tuple(int(word, 16) for word in line.split())
-        for line in (SHARED / "vectors" / "threefry2x32_20.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert tuple(rows) == selfcheck.THREEFRY_KNOWN_ANSWERS
+def test_known_answers_are_package_data():
+    # One copy, rngstate/threefry2x32_20.txt: the doctor check and test_derivation read it.
+    rows = selfcheck.known_answers()
+    assert rows == selfcheck.THREEFRY_KNOWN_ANSWERS and len(rows) >= 8
+    assert all(len(row) == 6 and all(0 <= w < 2**32 for w in row) for row in rows)
+    assert rows[0] == (0, 0, 0, 0, 0x6B200159, 0x99BA4EFE)  # Random123's kat_vectors, zeros
+    [result] = selfcheck.run_checks(["threefry2x32-20 known answers"])
+    assert result.passed and result.detail == f"{len(rows)} Random123 vectors"
 
 
 def test_pinned_draws_hold_under_both_partitionable_settings():

@@ -6,30 +6,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import SHARED, reference_key
+from conftest import reference_key
 
 import rngstate as rs
+from rngstate.selfcheck import known_answers
 from rngstate.threefry import threefry2x32
 
 
-def _known_answers():
-    path = SHARED / "vectors" / "threefry2x32_20.txt"
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            rows.append([int(word, 16) for word in line.split()])
-    assert len(rows) >= 8
-    return rows
-
-
-@pytest.mark.parametrize("row", _known_answers(), ids=lambda r: "-".join(f"{w:08x}" for w in r[:4]))
+@pytest.mark.parametrize("row", known_answers(), ids=lambda r: "-".join(f"{w:08x}" for w in r[:4]))
 def test_threefry_matches_random123(row):
     key0, key1, ctr0, ctr1, out0, out1 = row
     got = threefry2x32(*(jnp.uint32(v) for v in (key0, key1, ctr0, ctr1)))
     assert [int(w) for w in got] == [out0, out1]
 
 
-@pytest.mark.parametrize("row", _known_answers()[:4])
+@pytest.mark.parametrize("row", known_answers()[:4])
 def test_derived_key_is_threefry_of_offset_under_seed(row):
     key0, key1, ctr0, ctr1, out0, out1 = row
     gen = rs.Generator(seed=(key0 << 32) | key1, offset=(ctr0 << 32) | ctr1)

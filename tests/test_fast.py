@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 import subprocess
 import sys
@@ -70,6 +72,11 @@ def test_64_bit_dtypes_equal_jax_random_under_x64():
 
 
 def _same_as_jax(op, *args, **kwargs):
+    if op != "dropout":
+        try:  # an argument older jax.random lacks (gumbel's mode="highest": jax 0.10)
+            jax.eval_shape(lambda k: getattr(jax.random, op)(k, *args, **kwargs), jax.random.key(0))
+        except (TypeError, ValueError) as error:
+            pytest.skip(f"jax {jax.__version__}: jax.random.{op} rejects {kwargs}: {error}")
     gen = rs.Generator(seed=SEED, offset=OFFSET)
     got, nxt = getattr(rs.random, op)(gen, *args, **kwargs)
     if op == "dropout":
@@ -179,6 +186,12 @@ def test_lax_scan_carrying_the_generator():
     assert uses_fast_path(lambda g: jax.lax.scan(body, g, length=4), gen)
 
 
+@pytest.mark.xfail(
+    jax.__version__.startswith("0.6."),
+    reason="jax 0.6.2: sharded dropout is one ulp off the unsharded value in x / keep_prob "
+    "for 490 of 1920 values (docs/compatibility.md)",
+    strict=False,
+)
 def test_sharded_outputs_on_8_devices_need_no_collective():
     out = run_python(
         """
@@ -401,3 +414,38 @@ def test_doctor_lists_each_fast_op(monkeypatch):
     assert "verified: int32 uint32; untested: int8" in rows["randint"]
     with fast.disabled():
         assert selfcheck.fast_path_lines()[0].startswith("fast path  off")
+
+
+# -- the first-use check ------------------------------------------------------------------
+
+
+def _one_ulp_off(index):
+    """jax.random.exponential with element ``index`` of the largest probe one ulp higher."""
+    largest = max(math.prod(shape) for shape in fast._PROBE_SHAPES)
+
+    def reference(key, shape, dtype):
+        values = jax.random.exponential(key, shape, dtype)
+        if math.prod(shape) != largest:
+            return values
+        flat = values.reshape(-1)
+        return flat.at[index].set(jnp.nextafter(flat[index], jnp.inf)).reshape(shape)
+
+    return reference
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_first_use_check_catches_one_ulp_in_one_value(dtype):
+    index = 1501  # inside the largest probe, not at an edge
+    with pytest.warns(RuntimeWarning, match=rf"exponential\[{dtype}\].*1 of 2053 values differ"):
+        assert fast._check("exponential", dtype, reference=_one_ulp_off(index)) == "fallback"
+    # The same check with the true reference passes: the one ulp alone made the difference.
+    assert fast._check("exponential", dtype) == "verified"
+
+
+def test_first_use_check_draws_every_probe_shape_and_mode():
+    calls = fast._probe_calls("gumbel", "float32", jax.random.gumbel)
+    assert {c["shape"] for c in calls} == set(fast._PROBE_SHAPES)
+    assert sum(math.prod(c["shape"]) for c in calls) >= 2000
+    if "mode" in inspect.signature(jax.random.gumbel).parameters:  # jax >= 0.5.1
+        modes = {c.get("mode") for c in calls} - {None}
+        assert "high" in modes and modes <= set(fast._PROBE_MODES["gumbel"])
