@@ -298,24 +298,29 @@ def _differing(a: Any, b: Any) -> int:
     return int(np.sum(a != b))
 
 
-def _draw_both(
-    fast: Callable[..., Any], reference: Callable[..., Any], calls: list[dict[str, Any]]
-) -> tuple[list[Any], list[Any]]:
-    # One program, both sides: on jax 0.6.2 (exponential float64, last ulp) it shows the
-    # same differences as two programs do, for half the compiles. Arrays go in as arguments,
-    # as a user's do (XLA folds constants with other roundings than it computes at run time).
+def _draw(
+    samplers: tuple[Callable[..., Any], ...],
+    calls: list[dict[str, Any]],
+    compiler_options: Mapping[str, Any] | None = None,
+) -> tuple[list[Any], ...]:
+    """Each sampler's draws of ``calls``, all in one program (compiled with the options)."""
+    # One program for several samplers: on jax 0.6.2 (exponential float64, last ulp) it shows
+    # the same differences as separate programs do, for fewer compiles. Arrays go in as
+    # arguments, as a user's do (XLA folds constants with other roundings than it computes at
+    # run time).
     arrays = [{k: v for k, v in c.items() if isinstance(v, jax.Array)} for c in calls]
     static = [{k: v for k, v in c.items() if not isinstance(v, jax.Array)} for c in calls]
 
-    def draw(keys: list[jax.Array], arrays: list[dict[str, Any]]) -> tuple[list, list]:
+    def draw(keys: list[jax.Array], arrays: list[dict[str, Any]]) -> tuple[list, ...]:
         def side(sampler: Callable[..., Any]) -> list[Any]:
             calls = zip(keys, static, arrays, strict=True)
             return [sampler(key, **more, **given) for key, more, given in calls]
 
-        return side(fast), side(reference)
+        return tuple(side(sampler) for sampler in samplers)
 
     keys = [jax.random.fold_in(_probe_key(), i) for i in range(len(calls))]
-    return jax.jit(draw)(keys, arrays)
+    options = dict(compiler_options) if compiler_options else None
+    return jax.jit(draw, compiler_options=options)(keys, arrays)
 
 
 def _check(op: str, dtype: str, reference: Callable[..., Any] | None = None) -> str:
@@ -330,7 +335,7 @@ def _check(op: str, dtype: str, reference: Callable[..., Any] | None = None) -> 
         # Concrete evaluation even when the first use is inside a user's jit/vmap/scan trace.
         with jax.core.eval_context():
             calls = _probe_calls(op, dtype, reference)
-            fast_values, reference_values = _draw_both(fast_sampler(sampler), reference, calls)
+            fast_values, reference_values = _draw((fast_sampler(sampler), reference), calls)
         differ = [
             (call, count, np.size(r))
             for call, f, r in zip(calls, fast_values, reference_values, strict=True)
@@ -495,15 +500,15 @@ def wide_vectors(op: str, arguments: Mapping[str, Any]) -> bool:
 
 
 def _check_wide(op: str, dtype: str) -> bool:
+    """Whether the fast sampler compiled with :data:`WIDE_OPTIONS` draws ``jax.random``'s
+    bits in every call of the first-use check (:func:`_check`)."""
     sampler = _reference(op)
     try:
         with jax.core.eval_context():
-            arguments = _probe_arguments(op, dtype)
-            key = jax.random.key(20240917)
-            wide = jax.jit(
-                lambda k: fast_sampler(sampler)(k, **arguments), compiler_options=WIDE_OPTIONS
-            )
-            return _same_bits(wide(key), jax.jit(lambda k: sampler(k, **arguments))(key))
+            calls = _probe_calls(op, dtype, sampler)
+            [wide] = _draw((fast_sampler(sampler),), calls, WIDE_OPTIONS)
+            [plain] = _draw((sampler,), calls)
+        return bool(calls) and not any(map(_differing, wide, plain))
     except Exception:  # noqa: BLE001 - any failure means: do not use it
         return False
 
