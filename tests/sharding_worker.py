@@ -44,7 +44,7 @@ COLLECTIVE = re.compile(
     r"= (\S+) (all-gather|all-reduce|collective-permute|all-to-all|reduce-scatter)(?:-start)?\("
 )
 SCOPE = re.compile(r'op_name="[^"]*?/case_(\w+?)/')
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+SCALING_PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "scaling-out.md"
 
 
 def _takes_out_sharding(name: str) -> bool:
@@ -161,12 +161,12 @@ def run_config(
 
 
 def run_readme_example() -> str:
-    """Run the first Python block of README's "Scaling out" (its asserts check it); its output."""
-    section = README.read_text().split("\n## Scaling out", 1)[1].split("\n## ", 1)[0]
+    """Run the first Python block of the scaling-out page (its asserts check it); its output."""
+    section = SCALING_PAGE.read_text()
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, "README.md (Scaling out)", "exec"), {})
+        exec(compile(code, "docs/scaling-out.md", "exec"), {})
     return printed.getvalue()
 
 
