@@ -3,16 +3,13 @@ context (no device array, sharding or mesh) and never mix up values that compare
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from host_devices import run_on_host_devices
 
 import rngstate as rs
 
@@ -39,17 +36,7 @@ def test_nothing_kept_at_module_level_is_a_device_array_sharding_or_mesh():
 
 @pytest.fixture(scope="module")
 def mesh_report() -> dict:
-    flags = os.environ.get("XLA_FLAGS", "")
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=4".strip(),
-        "JAX_PLATFORMS": "cpu",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(WORKER)], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return json.loads(proc.stdout.splitlines()[-1])
+    return run_on_host_devices(4, WORKER, timeout=600)
 
 
 def test_draws_after_a_mesh_context_neither_fail_nor_stay_on_its_devices(mesh_report):

@@ -7,13 +7,11 @@ inside ``jax.jit``, next to raw ``jax.random`` with the same key. The tests read
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
+from host_devices import run_on_host_devices
 
 WORKER = pathlib.Path(__file__).with_name("mesh_worker.py")
 DEVICES = 4
@@ -25,17 +23,7 @@ CASES = [f"explicit/{c}" for c in cases(True)] + [f"auto/{c}" for c in cases(Fal
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    flags = os.environ.get("XLA_FLAGS", "")
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={DEVICES}".strip(),
-        "JAX_PLATFORMS": "cpu",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(WORKER)], env=env, capture_output=True, text=True, timeout=1200
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return json.loads(proc.stdout.splitlines()[-1])
+    return run_on_host_devices(DEVICES, WORKER, timeout=1200)
 
 
 def test_the_worker_had_4_devices_and_ran_every_case(report):

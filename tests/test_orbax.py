@@ -9,11 +9,7 @@ restored run draws what the uninterrupted run draws.
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -23,6 +19,7 @@ ocp = pytest.importorskip("orbax.checkpoint")
 pytest.importorskip("flax.nnx")
 pytest.importorskip("optax")
 
+from host_devices import run_on_host_devices  # noqa: E402
 from orbax_state import draws, make_state  # noqa: E402
 
 import rngstate as rs  # noqa: E402
@@ -87,21 +84,7 @@ def test_checkpoint_manager_round_trip_every_step(tmp_path):
 @pytest.mark.parametrize("layout", ["replicated", "data"])
 def test_restore_onto_4_devices_draws_what_the_uninterrupted_run_draws(saved, layout):
     path, state = saved
-    flags = os.environ.get("XLA_FLAGS", "")
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=4".strip(),
-        "JAX_PLATFORMS": "cpu",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(WORKER), str(path), layout],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    report = json.loads(proc.stdout.splitlines()[-1])
+    report = run_on_host_devices(4, WORKER, path, layout, timeout=900)
     assert report["device_count"] == 4
     if layout == "data":
         assert report["workers_sharding"] == "P('data',)" and report["workers_devices"] == 4

@@ -10,13 +10,10 @@ op.
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
+from host_devices import run_on_host_devices
 from sharding_cases import REJECTION_SAMPLERS, ROUNDING_CASES, ROUNDING_ULPS
 
 import rngstate as rs
@@ -37,17 +34,7 @@ MAY_COMMUNICATE: dict[str, set[str]] = {
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    flags = os.environ.get("XLA_FLAGS", "")
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={DEVICES}".strip(),
-        "JAX_PLATFORMS": "cpu",
-    }
-    proc = subprocess.run(
-        [sys.executable, str(WORKER)], env=env, capture_output=True, text=True, timeout=1200
-    )
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return json.loads(proc.stdout.splitlines()[-1])
+    return run_on_host_devices(DEVICES, WORKER, timeout=1200)
 
 
 def _configs_with(report: dict, case: str) -> list[dict]:
