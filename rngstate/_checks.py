@@ -132,3 +132,36 @@ def shape_arguments(sampler: Callable[..., Any], arguments: dict[str, Any]) -> N
         if value is None and none_allowed:
             continue
         arguments[name] = shape(value, name)
+    _extents(getattr(sampler, "__name__", ""), arguments)
+
+
+# Integer arguments that are sizes too: permutation(x=n) and choice(a=n) draw from arange(n),
+# orthogonal makes (..., n, m) matrices, ball (..., d) points. Left unchecked, a huge one
+# aborts the process in XLA as a huge shape does.
+_EXTENTS = {"permutation": ("x",), "choice": ("a",), "orthogonal": ("n", "m"), "ball": ("d",)}
+
+
+def _extents(op: str, arguments: dict[str, Any]) -> None:
+    """Refuse integer size arguments whose elements, with the shape's, pass MAX_ELEMENTS.
+
+    >>> import rngstate as rs
+    >>> rs.random.permutation(rs.Generator(0), 2**62)
+    Traceback (most recent call last):
+    ...
+    ValueError: x must be at most 2**53 elements with shape (), got {'x': 4611686018427387904}
+    """
+    sizes = {}
+    for name in _EXTENTS.get(op, ()):
+        value = arguments.get(name)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            sizes[name] = int(value)  # an array, or None, is not a size
+    if not sizes:
+        return
+    square = op == "orthogonal" and arguments.get("m") is None  # (n, n) matrices
+    elements = math.prod(arguments.get("shape") or ()) * math.prod(sizes.values())
+    if elements * (sizes.get("n", 1) if square else 1) > MAX_ELEMENTS:
+        names = " and ".join(sizes)
+        raise ValueError(
+            f"{names} must be at most 2**53 elements with shape "
+            f"{arguments.get('shape') or ()}, got {sizes}"
+        )

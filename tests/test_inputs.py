@@ -290,3 +290,27 @@ def test_fuzz_spawn_counts_give_split_keys_or_a_clear_error(n):
         return
     np.testing.assert_array_equal(kids.seed, jax.random.key_data(jax.random.split(gen.key(), n)))
     assert nxt == gen.construct(1)
+
+
+@pytest.mark.parametrize(
+    "op,args",
+    [
+        ("permutation", (2**62,)),
+        ("choice", (2**60,)),
+        ("orthogonal", (2**27,)),  # (n, n): 2**54 elements
+        ("orthogonal", (2**20, (2**14,))),  # a batch of 2**14 (n, n) matrices
+        ("ball", (2**60,)),
+    ],
+)
+def test_integer_sizes_past_the_bound_are_refused_before_dispatch(op, args):
+    # these aborted the interpreter in XLA, as a huge shape did
+    with pytest.raises(ValueError, match=r"at most 2\*\*53 elements"):
+        getattr(rs.random, op)(rs.Generator(0), *args)
+
+
+def test_integer_sizes_within_the_bound_still_draw_jax_randoms_values():
+    g = rs.Generator(3, 4)
+    key = g.key()
+    for op, args in [("permutation", (7,)), ("choice", (5, (3,))), ("ball", (3,))]:
+        got, _ = getattr(rs.random, op)(g, *args)
+        np.testing.assert_array_equal(got, getattr(jax.random, op)(key, *args))
