@@ -80,7 +80,10 @@ def test_memory_probe_sees_the_draw(smoke):
     report, _, _ = smoke
     memory = next(c for c in report["cases"] if c["name"] == "memory")
     for c in memory["contenders"]:
-        assert c["median"] >= 4 * memory["size"], c  # at least the float32 output itself
+        # The float32 output itself, to within the resident-size noise of a draw: pages the
+        # runtime frees or reuses during it move VmRSS by up to ~250 KiB (measured: 3.77 to
+        # 4.01 MiB for a 4 MiB output), so the probe must see at least 90% of the output.
+        assert c["median"] >= 0.9 * 4 * memory["size"], c
 
 
 def test_table_and_json_are_written(smoke):
