@@ -81,9 +81,10 @@ def test_memory_probe_sees_the_draw(smoke):
     memory = next(c for c in report["cases"] if c["name"] == "memory")
     for c in memory["contenders"]:
         # The float32 output itself, to within the resident-size noise of a draw: pages the
-        # runtime frees or reuses during it move VmRSS by up to ~250 KiB (measured: 3.77 to
-        # 4.01 MiB for a 4 MiB output), so the probe must see at least 90% of the output.
-        assert c["median"] >= 0.9 * 4 * memory["size"], c
+        # runtime frees or reuses during it move VmRSS by up to ~0.5 MiB (measured: 3.70 to
+        # 4.21 MiB for a 4 MiB output; a 16 KiB output measured 0), so the probe must see at
+        # least 3/4 of the output.
+        assert c["median"] >= 0.75 * 4 * memory["size"], c
 
 
 def test_table_and_json_are_written(smoke):
