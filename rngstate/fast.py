@@ -363,14 +363,19 @@ def _check(op: str, dtype: str, reference: Callable[..., Any] | None = None) -> 
     return FALLBACK
 
 
-def _verified(op: str, dtype: str) -> bool:
-    state = _status.get((op, dtype))
+def _checked_once(table: dict[Any, Any], key: Any, check: Callable[[], Any]) -> Any:
+    """``table[key]``, computed by ``check()`` the first time, once even across threads."""
+    state = table.get(key)
     if state is None:
         with _status_lock:
-            state = _status.get((op, dtype))
+            state = table.get(key)
             if state is None:
-                state = _status[(op, dtype)] = _check(op, dtype)
-    return state == VERIFIED
+                state = table[key] = check()
+    return state
+
+
+def _verified(op: str, dtype: str) -> bool:
+    return _checked_once(_status, (op, dtype), lambda: _check(op, dtype)) == VERIFIED
 
 
 def _dtype_of(op: str, arguments: Mapping[str, Any]) -> str | None:
@@ -490,13 +495,7 @@ def wide_vectors(op: str, arguments: Mapping[str, Any]) -> bool:
     dtype = _dtype_of(op, arguments)
     if dtype is None:
         return False
-    state = _wide_status.get((op, dtype))
-    if state is None:
-        with _status_lock:
-            state = _wide_status.get((op, dtype))
-            if state is None:
-                state = _wide_status[(op, dtype)] = _check_wide(op, dtype)
-    return state
+    return _checked_once(_wide_status, (op, dtype), lambda: _check_wide(op, dtype))
 
 
 def _check_wide(op: str, dtype: str) -> bool:
