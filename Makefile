@@ -29,9 +29,13 @@ $(DOCS_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(PY) -m rngstate demo
 
+# The suite runs on every core (up to 4 workers): it is mostly compiling, one core per process.
+# Whole files go to one worker, so that a module's fixture (a multi-device subprocess) runs once.
+PYTEST_WORKERS := -n auto --maxprocesses 4 --dist loadfile
+
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q $(PYTEST_WORKERS) --durations=15
 
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks --mode full
@@ -78,7 +82,7 @@ $(OLDEST_STAMP): pyproject.toml
 	touch $(OLDEST_STAMP)
 
 test-oldest: $(OLDEST_STAMP)
-	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(OLDEST_TESTS)
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS) $(OLDEST_TESTS)
 
 # dieharder on three bit streams; writes docs/quality.md. Not part of CI: the full battery
 # takes about an hour per stream. QUALITY=standard (full battery on one seed, named subset on
