@@ -117,8 +117,8 @@ class Generator(_Ops):
         Generator(seed=3, offset=4)
         """
         self = object.__new__(cls)
-        object.__setattr__(self, "seed", seed)
-        object.__setattr__(self, "offset", offset)
+        _SEED_SLOT.__set__(self, seed)  # the slots' own setters: every op's result is built here
+        _OFFSET_SLOT.__set__(self, offset)
         return self
 
     # -- immutability -------------------------------------------------------------------
@@ -469,6 +469,9 @@ def _describe(leaf: Any) -> str:
         return described
     return f"{type(leaf).__name__} {described}"
 
+
+_SEED_SLOT = Generator.__dict__["seed"]
+_OFFSET_SLOT = Generator.__dict__["offset"]
 
 jax.tree_util.register_pytree_with_keys(
     Generator,

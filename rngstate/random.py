@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import itertools
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -173,11 +174,13 @@ class _Uncachable(Exception):
 def _signature_of(value: Any, value_parameter: bool) -> Any:
     """What the preparation of a call depends on in one argument (see _Plan)."""
     kind = type(value)
+    if kind is int:  # the commonest (shape entries): ints compare exactly among themselves,
+        return int if value_parameter else value  # and nothing else here returns an int
     if kind in _NUMBERS:
         # Traced numbers are keyed by type alone: a new value is a new argument, not a plan.
         return kind if value_parameter else (kind, _exact(value))
     if kind is tuple or kind is list:
-        return kind, tuple([_signature_of(v, value_parameter) for v in value])
+        return kind, tuple(map(_signature_of, value, itertools.repeat(value_parameter)))
     if kind in _PLAIN:
         return kind, value
     if kind in _ARRAY_KINDS or isinstance(value, (jax.Array, np.ndarray)):  # tracers too
@@ -242,10 +245,22 @@ class _Plan:
 _plans: dict[tuple, _Plan | None] = {}
 
 
+try:  # jax.config's own states: reading them directly skips its attribute lookup
+    from jax._src.config import enable_x64 as _x64
+    from jax._src.config import threefry_partitionable as _partitionable_flag
+
+    _x64.value, _partitionable_flag.value  # noqa: B018 - both readable in this JAX
+except (ImportError, AttributeError):  # pragma: no cover - depends on the installed JAX
+    _x64 = _partitionable_flag = None
+
+
 def _flags() -> tuple[bool, bool, bool]:
-    # The global settings a plan depends on: canonical dtypes, and the fast path's choice.
-    config = jax.config
-    return config.jax_enable_x64, config.jax_threefry_partitionable, fast.is_enabled()
+    """The global settings a plan depends on: canonical dtypes, the threefry flag (which
+    also decides whether to warn), and the fast path's choice."""
+    if _x64 is None or _partitionable_flag is None:  # pragma: no cover
+        config = jax.config
+        return config.jax_enable_x64, config.jax_threefry_partitionable, fast.is_enabled()
+    return _x64.value, _partitionable_flag.value, fast.is_enabled()
 
 
 class _Binder:
@@ -266,12 +281,15 @@ class _Binder:
         self._value_positions = tuple(n in self.array_params for n in self.positional)
         self.fast_as = fast_as
 
-    def signature(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple | None:
-        """The plan cache's key for this call, or None when the call has no cacheable one."""
+    def signature(
+        self, flags: tuple[bool, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple | None:
+        """The plan cache's key for this call under ``flags`` (:func:`_flags`), or None when
+        the call has no cacheable one."""
         if len(args) > len(self.positional):
             return None  # bind() reports it
         try:
-            key = (self, _flags(), *map(_signature_of, args, self._value_positions))
+            key = (self, flags, *map(_signature_of, args, self._value_positions))
             if kwargs:
                 values = self.array_params
                 key += tuple([(k, _signature_of(v, k in values)) for k, v in kwargs.items()])
@@ -376,15 +394,17 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
     sampler, binder = op
     if not isinstance(gen, Generator):
         raise TypeError(f"{binder.name}() takes a Generator first, got {type(gen).__name__}")
-    if gen.seed.ndim != 1:
+    if len(gen.seed.shape) != 1:
         raise ValueError(
             f"{binder.name}() samples from one generator; got a batch of shape "
             f"{gen.batch_shape}. Map over the batch with jax.vmap."
         )
-    _partitionable.warn_if_off()
+    flags = _flags()
+    if not flags[1]:
+        _partitionable.warn_if_off()
     if reuse._eager_active:
         reuse.record(binder.name, gen)
-    key = binder.signature(args, kwargs)
+    key = binder.signature(flags, args, kwargs)
     plan = _plans.get(key) if key is not None else None
     if plan is not None:
         dynamic = plan.dynamic(args, kwargs)
