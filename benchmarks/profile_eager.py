@@ -1,10 +1,10 @@
 """Where the time of one small eager draw goes: ``python -m benchmarks.profile_eager``.
 
-Prints CPU time per call (this process, all threads: other processes' load barely moves it)
-of three calls doing the same device work at three levels, then the Python functions that
-the eager call spends its time in (cProfile). The gaps between the levels split the eager
-cost into device work (key derivation and offset advance included), jit dispatch of that
-program, and rngstate's Python layer.
+Prints the wall time per call (median over interleaved rounds, result ready) of the same
+device work at several levels, each a ratio to the raw jitted ``jax.random`` call, then the
+Python functions that the eager call spends its time in (cProfile). The levels split the
+eager cost into what the program's shape costs (deriving the key in it, a second output for
+the advanced offset) and what rngstate's Python layer adds before and after the dispatch.
 """
 
 from __future__ import annotations
@@ -12,45 +12,67 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 import rngstate as rs
+from rngstate import _u64
+from rngstate.generator import derive_key
 
 SHAPE = (10,)
+_ONE = np.array([0, 1], np.uint32)
 
 
-def cpu_per_call(fn: Callable[[], Any], calls: int, rounds: int) -> float:
-    """Median over ``rounds`` of the CPU seconds per call of ``fn`` (result made ready)."""
-    for _ in range(min(calls, 100)):
-        jax.block_until_ready(fn())
-    samples = []
-    for _ in range(rounds):
-        start = time.process_time()
-        for _ in range(calls):
+def levels() -> dict[str, Callable[[], Any]]:
+    """The calls compared, cheapest first; each returns what it waits for."""
+    key, gen = jax.random.key(0), rs.Generator(seed=0)
+    seed, offset = gen.seed, gen.offset
+    raw = jax.jit(lambda k: jax.random.uniform(k, SHAPE))
+    raw_two_outputs = jax.jit(lambda k: (jax.random.uniform(k, SHAPE), k))
+    derived = jax.jit(lambda s, o: jax.random.uniform(derive_key(s, o), SHAPE))
+    program = jax.jit(
+        lambda s, o: (jax.random.uniform(derive_key(s, o), SHAPE), _u64.add(o, jnp.asarray(_ONE)))
+    )
+    ours_jit = jax.jit(lambda g: rs.random.uniform(g, SHAPE))
+    return {
+        "jit(jax.random.uniform)(key)": lambda: raw(key),
+        "  the same, key also returned": lambda: raw_two_outputs(key),
+        "key derived from (seed, offset)": lambda: derived(seed, offset),
+        "  and the offset advanced": lambda: program(seed, offset)[0],
+        "jit(rs.random.uniform)(gen)": lambda: ours_jit(gen)[0],
+        "rs.random.uniform(gen) eager": lambda: rs.random.uniform(gen, SHAPE)[0],
+        "  waiting on (values, gen)": lambda: rs.random.uniform(gen, SHAPE),
+    }
+
+
+def wall_per_call(calls: dict[str, Callable[[], Any]], number: int, rounds: int) -> dict:
+    """Median over ``rounds`` interleaved rounds of each call's seconds (result made ready)."""
+    for fn in calls.values():
+        for _ in range(min(number, 100)):
             jax.block_until_ready(fn())
-        samples.append((time.process_time() - start) / calls)
-    return sorted(samples)[len(samples) // 2]
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                jax.block_until_ready(fn())
+            samples[name].append((time.perf_counter() - start) / number)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main(calls: int = 500, rounds: int = 15, profiled: int = 5000) -> None:
-    """Print the three levels and the cProfile table of ``profiled`` eager calls."""
-    key, gen = jax.random.key(0), rs.Generator(seed=0)
-    raw_jit = jax.jit(lambda k: jax.random.uniform(k, SHAPE))
-    ours_jit = jax.jit(lambda g: rs.random.uniform(g, SHAPE))
-    levels = {
-        "jit(jax.random.uniform)(key)": lambda: raw_jit(key),
-        "jit(rs.random.uniform)(gen)": lambda: ours_jit(gen),
-        "rs.random.uniform(gen) eager": lambda: rs.random.uniform(gen, SHAPE),
-    }
-    base = None
-    for name, fn in levels.items():
-        t = cpu_per_call(fn, calls, rounds)
-        base = base or t
-        print(f"{name:32s} {t * 1e6:7.2f} us CPU per call  ({t / base:.2f}x)")
+    """Print the levels and the cProfile table of ``profiled`` eager calls."""
+    gen = rs.Generator(seed=0)
+    times = wall_per_call(levels(), calls, rounds)
+    base = times["jit(jax.random.uniform)(key)"]
+    for name, t in times.items():
+        print(f"{name:34s} {t * 1e6:7.2f} us per call  ({t / base:.2f}x)")
 
     profiler = cProfile.Profile()
     profiler.enable()
