@@ -115,3 +115,14 @@ def test_a_call_whose_array_argument_a_check_replaced_is_not_kept():
     assert binder.split(binder.bind(args, {}), args, {})[2] is not None
     replaced = {**binder.bind(args, {}), "x": np.ones(3)}
     assert binder.split(replaced, args, {})[2] is None
+
+
+def test_compiled_in_values_of_other_types_or_bits_never_share_a_signature():
+    # Python's 1 == 1.0 == True and 0.0 == -0.0 would let one plan serve another's call.
+    values = [1, True, 1.0, np.int32(1), 0, False, 0.0, -0.0, (1,), [1], (True,), (1.0,)]
+    keys = [rs.random._signature_of(v, False) for v in values]
+    assert len(set(keys)) == len(values), keys
+    # Numbers passed to value parameters are traced: keyed by type, never by value.
+    assert rs.random._signature_of(2, True) == rs.random._signature_of(3, True) != (
+        rs.random._signature_of(2.0, True)
+    )
