@@ -36,7 +36,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import jax
@@ -129,6 +129,28 @@ def _meta_digest(meta: dict[str, Any]) -> str:
 
 def _where(where: str) -> str:
     return where or "the root"
+
+
+class _NotHeldByJax(Exception):
+    """A stored array that this JAX would hold in another dtype (64-bit with x64 off)."""
+
+
+def _as_jax(array: Any, where: str) -> jax.Array:
+    """``array`` as a ``jax.Array`` of its own dtype; refused where JAX would narrow it.
+
+    With ``jax_enable_x64`` off, ``jnp.asarray`` turns float64 into float32 (int64 into
+    int32, ...) without a word: a saved value must not come back changed.
+    """
+    if isinstance(array, jax.Array):
+        return array  # made by this process already (keys included): nothing to narrow
+    held = jax.dtypes.canonicalize_dtype(array.dtype)
+    if held != array.dtype:
+        raise _NotHeldByJax(
+            f"at {_where(where)} the checkpoint holds {array.dtype} values, which a JAX array "
+            f"in this process would hold as {held} (jax_enable_x64 is off): enable it before "
+            "loading (jax.config.update('jax_enable_x64', True)), or save NumPy or 32-bit arrays"
+        )
+    return jnp.asarray(array)
 
 
 class _Encoder:
@@ -264,8 +286,11 @@ def _key_entry(entry: dict[str, Any]) -> Any:
     return tu.FlattenedIndexKey(entry["idx"])
 
 
-def _build(node: dict[str, Any], arrays: list[np.ndarray], where: str) -> Any:
-    """The value of a checked node, with its arrays already read and checked."""
+def _build(
+    node: dict[str, Any], arrays: list[np.ndarray], where: str, to_jax: Callable = _as_jax
+) -> Any:
+    """The value of a checked node, with its arrays already read and checked; ``to_jax``
+    makes the JAX arrays (``rngstate inspect`` keeps them as read)."""
     tag = node["t"]
     if tag == "generator":
         seed, offset = (jnp.asarray(arrays[node[k]["ref"]]) for k in ("seed", "offset"))
@@ -278,7 +303,7 @@ def _build(node: dict[str, Any], arrays: list[np.ndarray], where: str) -> Any:
     if tag == "array":
         array = arrays[node["ref"]]
         if node["kind"] == "jax":
-            return jnp.asarray(array)
+            return to_jax(array, where)
         return array if node["kind"] == "numpy" else array[()]
     if tag == "none":
         return None
@@ -287,17 +312,21 @@ def _build(node: dict[str, Any], arrays: list[np.ndarray], where: str) -> Any:
     if tag in ("bool", "int", "str"):
         return node["v"]
     if tag in ("list", "tuple"):
-        items = [_build(item, arrays, f"{where}[{i}]") for i, item in enumerate(node["items"])]
+        items = [
+            _build(item, arrays, f"{where}[{i}]", to_jax) for i, item in enumerate(node["items"])
+        ]
         return items if tag == "list" else tuple(items)
     if tag == "dict":
         return {
-            (key := plain_key(k, where)): _build(v, arrays, f"{where}[{key!r}]")
+            (key := plain_key(k, where)): _build(v, arrays, f"{where}[{key!r}]", to_jax)
             for k, v in node["items"]
         }
     entries = []
     for head, child in node["items"]:
         entry = _key_entry(head)
-        entries.append((entry, _build(child, arrays, where + jax.tree_util.keystr((entry,)))))
+        entries.append(
+            (entry, _build(child, arrays, where + jax.tree_util.keystr((entry,)), to_jax))
+        )
     return _Node(node["type"], entries)
 
 
@@ -333,7 +362,7 @@ def _read_member(
     return array.view(dtype)
 
 
-def _decode(archive: zipfile.ZipFile, meta: dict[str, Any]) -> Any:
+def _decode(archive: zipfile.ZipFile, meta: dict[str, Any], to_jax: Callable) -> Any:
     """Check the metadata against the schema, then every member; build the tree."""
     version = meta["version"]
     check_meta(meta, version)
@@ -349,7 +378,7 @@ def _decode(archive: zipfile.ZipFile, meta: dict[str, Any]) -> Any:
     arrays = [
         _read_member(archive, i, where, spec, version) for i, (where, spec) in enumerate(specs)
     ]
-    return _build(meta["tree"], arrays, "")
+    return _build(meta["tree"], arrays, "", to_jax)
 
 
 def _plain(value: Any) -> Any:
@@ -425,7 +454,10 @@ def _fit(leaf: Any, want: Any, where: str, path: str) -> Any:
             return np.asarray(value)
         if isinstance(want, np.generic):
             return np.asarray(value)[()]
-        value = jnp.asarray(value)
+        try:
+            value = _as_jax(value, where)
+        except _NotHeldByJax as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
         sharding = getattr(want, "sharding", None)
         if isinstance(sharding, jax.sharding.Sharding):
             value = jax.device_put(value, sharding)
@@ -655,15 +687,23 @@ def _open(path: str) -> tuple[zipfile.ZipFile, dict[str, Any]]:
     return archive, meta
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+def _as_read(array: np.ndarray, where: str) -> np.ndarray:
+    return array
+
+
+def _read(
+    path: str | os.PathLike[str], to_jax: Callable = _as_jax
+) -> tuple[Any, dict[str, Any]]:
     """The tree as read (registered nodes as :class:`_Node`) and the checked metadata."""
     path = os.fspath(path)
     archive, meta = _open(path)
     with archive:
         try:
-            tree = _decode(archive, meta)
+            tree = _decode(archive, meta, to_jax)
         except SchemaError as exc:
             raise CheckpointError(f"{path}: corrupt checkpoint {exc}") from None
+        except _NotHeldByJax as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
         except Exception as exc:  # zipfile's CRC check and the like
             raise CheckpointError(f"{path}: corrupt checkpoint: {exc}") from None
     return tree, meta
@@ -774,7 +814,7 @@ def summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     >>> summary(path)["entries"]
     [{'path': "['gen']", 'kind': 'generator', 'seed': 5, 'offset': 2}]
     """
-    tree, meta = _read(path)
+    tree, meta = _read(path, to_jax=_as_read)  # described as stored, whatever x64 is here
     running = prng_settings()
     return {
         "path": os.fspath(path),

@@ -428,3 +428,32 @@ def test_a_captured_snapshot_survives_a_checkpoint(tmp_path):
     rs.restore(checkpoint.load(tmp_path / "snapshot.ckpt"))
     for got, want in zip(draw(), expected, strict=True):
         assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64", "uint64", "complex128"])
+def test_a_64_bit_jax_array_is_refused_where_x64_is_off_not_narrowed(tmp_path, dtype):
+    path = tmp_path / "x64.ckpt"
+    with jax.enable_x64(True):
+        saved = jnp.asarray(np.array([1 + 2**-40, 3], dtype))  # needs all 64 bits
+        rs.save(path, {"w": saved})
+        assert rs.load(path)["w"].dtype == dtype
+        assert np.asarray(rs.load(path)["w"]).tobytes() == np.asarray(saved).tobytes()
+    with jax.enable_x64(False):
+        with pytest.raises(CheckpointError, match=rf"\['w'\] .* {dtype} values.*x64 is off"):
+            rs.load(path)
+        target = {"w": jax.ShapeDtypeStruct((2,), np.dtype(dtype))}
+        with pytest.raises(CheckpointError, match=rf"\['w'\] .* {dtype} values"):
+            rs.load(path, target)
+        # Described as stored, whatever this process's x64 setting.
+        (entry,) = checkpoint.summary(path)["entries"]
+        assert entry == {"path": "['w']", "kind": "array", "dtype": dtype, "shape": [2]}
+
+
+def test_a_64_bit_numpy_leaf_into_a_jax_target_is_refused_where_x64_is_off(tmp_path):
+    path = tmp_path / "np64.ckpt"
+    rs.save(path, {"w": np.array([1 + 2**-40], np.float64)})
+    assert rs.load(path)["w"].dtype == np.float64  # NumPy keeps it, x64 or not
+    with jax.enable_x64(False):
+        target = {"w": jax.ShapeDtypeStruct((1,), np.float64)}
+        with pytest.raises(CheckpointError, match="float64 values.*as float32"):
+            rs.load(path, target)
