@@ -249,18 +249,17 @@ try:  # jax.config's own states: reading them directly skips its attribute looku
     from jax._src.config import enable_x64 as _x64
     from jax._src.config import threefry_partitionable as _partitionable_flag
 
-    _x64.value, _partitionable_flag.value  # noqa: B018 - both readable in this JAX
+    def _flags() -> tuple[bool, bool, bool]:
+        """The global settings a plan depends on: canonical dtypes, the threefry flag
+        (which also decides whether to warn), and the fast path's choice."""
+        return _x64.value, _partitionable_flag.value, fast.is_enabled()
+
+    _flags()  # both readable in this JAX, or the public reads below
 except (ImportError, AttributeError):  # pragma: no cover - depends on the installed JAX
-    _x64 = _partitionable_flag = None
 
-
-def _flags() -> tuple[bool, bool, bool]:
-    """The global settings a plan depends on: canonical dtypes, the threefry flag (which
-    also decides whether to warn), and the fast path's choice."""
-    if _x64 is None or _partitionable_flag is None:  # pragma: no cover
+    def _flags() -> tuple[bool, bool, bool]:
         config = jax.config
         return config.jax_enable_x64, config.jax_threefry_partitionable, fast.is_enabled()
-    return _x64.value, _partitionable_flag.value, fast.is_enabled()
 
 
 class _Binder:
