@@ -63,6 +63,16 @@ def _threaded(op: Callable[..., tuple[Any, rs.Generator]], *args: Any) -> Conten
     return call
 
 
+def _only(build: Callable[[int], Contenders], *names: str) -> Callable[[int], Contenders]:
+    """A case's ``build`` that keeps only the ``names`` contenders of another case's."""
+
+    def only(n: int) -> Contenders:
+        contenders = build(n)
+        return {name: contenders[name] for name in names}
+
+    return only
+
+
 def raw_dropout(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
     """Inverted dropout written by hand on raw jax.random, the way users write it."""
     keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
@@ -222,16 +232,13 @@ register(
 )
 
 
-def _eager_against_eager_jax(n: int) -> Contenders:
-    contenders = _eager_latency(n)
-    return {k: contenders[k] for k in ("jax.random.uniform (eager)", "rs.random.uniform")}
 
 
 register(
     Case(
         name="eager vs eager jax",
         description="the eager op against eager jax.random (target: at least 1.8x faster)",
-        build=_eager_against_eager_jax,
+        build=_only(_eager_latency, "jax.random.uniform (eager)", "rs.random.uniform"),
         sizes={"smoke": 10, "quick": 10, "full": 10},
         baseline="jax.random.uniform (eager)",
         targets={"rs.random.uniform": Target(max_ratio=round(1 / 1.8, 3))},
@@ -554,16 +561,13 @@ for _kind in _BULK:
     )
 
 
-def _bulk_against_numpy(n: int) -> Contenders:
-    contenders = _bulk("uniform f32")(n)
-    return {k: contenders[k] for k in ("numpy PCG64", "rs.random (eager)")}
 
 
 register(
     Case(
         name="bulk uniform f32 vs numpy",
         description="the fast path's uniform float32 against NumPy's PCG64 random(float32)",
-        build=_bulk_against_numpy,
+        build=_only(_bulk("uniform f32"), "numpy PCG64", "rs.random (eager)"),
         sizes={"smoke": 2**10, "quick": 2**24, "full": 2**24},
         baseline="numpy PCG64",
         targets={"rs.random (eager)": Target(max_ratio=0.667 if _HUGE_PAGES else 1.0)},

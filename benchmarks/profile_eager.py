@@ -18,15 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 import rngstate as rs
-from rngstate import _u64
-from rngstate.generator import derive_key
+from rngstate.generator import Generator, derive_key
 
 SHAPE = (10,)
-_ONE = np.array([0, 1], np.uint32)
 
 
 def levels() -> dict[str, Callable[[], Any]]:
@@ -37,7 +33,10 @@ def levels() -> dict[str, Callable[[], Any]]:
     raw_two_outputs = jax.jit(lambda k: (jax.random.uniform(k, SHAPE), k))
     derived = jax.jit(lambda s, o: jax.random.uniform(derive_key(s, o), SHAPE))
     program = jax.jit(
-        lambda s, o: (jax.random.uniform(derive_key(s, o), SHAPE), _u64.add(o, jnp.asarray(_ONE)))
+        lambda s, o: (
+            jax.random.uniform(derive_key(s, o), SHAPE),
+            Generator.from_words(s, o).construct(1).offset,
+        )
     )
     ours_jit = jax.jit(lambda g: rs.random.uniform(g, SHAPE))
     return {
