@@ -192,23 +192,30 @@ def _eager_latency(n: int) -> Contenders:
     # The same device work as the eager op (derive the key, sample, advance) without the
     # eager Python layer: the gap between the two is what dispatching from Python costs.
     ours_jit = jax.jit(lambda g: rs.random.uniform(g, (n,)))
+    # Every rngstate contender gets the same shape object on each call, as a literal shape
+    # in a loop does; the dispatch then skips working out the call's signature (the last
+    # call's is kept). "a new shape tuple each call" is the cost without that shortcut.
+    shape = (n,)
     contenders: Contenders = {
         "jit(jax.random.uniform)": lambda: raw_jit(key),
-        "rs.random.uniform": _threaded(rs.random.uniform, (n,)),
+        "rs.random.uniform": _threaded(rs.random.uniform, shape),
+        "rs.random.uniform, a new shape tuple each call": _threaded(
+            lambda gen: rs.random.uniform(gen, (n,))
+        ),
         # The eager reuse check: off above (one flag test per draw), on here, and the op
         # timed twice, so that "off" can be read against the A/A noise of the same op.
-        "rs.random.uniform again": _threaded(rs.random.uniform, (n,)),
-        "rs.random.uniform, reuse check on": _reuse_checked(_threaded(rs.random.uniform, (n,))),
+        "rs.random.uniform again": _threaded(rs.random.uniform, shape),
+        "rs.random.uniform, reuse check on": _reuse_checked(_threaded(rs.random.uniform, shape)),
         "rs.ops.uniform": Unavailable("rngstate.ops not available"),
         "rs.ops.uniform(seed=1)": Unavailable("rngstate.ops not available"),
-        "Generator.uniform (method)": _threaded(rs.Generator.uniform, (n,)),
+        "Generator.uniform (method)": _threaded(rs.Generator.uniform, shape),
         "jit(rs.random.uniform)": _threaded(ours_jit),
         "jax.random.uniform (eager)": lambda: jax.random.uniform(key, (n,)),
     }
     ops = optional_module("rngstate.ops")
     if not isinstance(ops, Unavailable):
-        contenders["rs.ops.uniform"] = lambda: ops.uniform((n,))
-        contenders["rs.ops.uniform(seed=1)"] = lambda: ops.uniform((n,), seed=1)
+        contenders["rs.ops.uniform"] = lambda: ops.uniform(shape)
+        contenders["rs.ops.uniform(seed=1)"] = lambda: ops.uniform(shape, seed=1)
     numpy_gen = np.random.default_rng(0)
     contenders["numpy Generator.random"] = lambda: numpy_gen.random(n)
     torch = _torch()

@@ -39,6 +39,7 @@ def levels() -> dict[str, Callable[[], Any]]:
         )
     )
     ours_jit = jax.jit(lambda g: rs.random.uniform(g, SHAPE))
+    (size,) = SHAPE  # "a new shape tuple": (size,) is built anew on each call
     return {
         "jit(jax.random.uniform)(key)": lambda: raw(key),
         "  the same, key also returned": lambda: raw_two_outputs(key),
@@ -46,7 +47,9 @@ def levels() -> dict[str, Callable[[], Any]]:
         "  and the offset advanced": lambda: program(seed, offset)[0],
         "jit(rs.random.uniform)(gen)": lambda: ours_jit(gen)[0],
         "rs.random.uniform(gen) eager": lambda: rs.random.uniform(gen, SHAPE)[0],
+        "  a new shape tuple each call": lambda: rs.random.uniform(gen, (size,))[0],
         "  waiting on (values, gen)": lambda: rs.random.uniform(gen, SHAPE),
+        "rs.ops.uniform() eager": lambda: rs.ops.uniform(SHAPE),
     }
 
 

@@ -45,7 +45,7 @@ def warn_if_off() -> None:
     if _warned or jax.config.jax_threefry_partitionable or _internal.get():
         return
     _warned = True
-    warnings.warn(MESSAGE, UserWarning, stacklevel=_first_frame_outside_rngstate())
+    warnings.warn(MESSAGE, UserWarning, stacklevel=first_frame_outside_rngstate())
 
 
 @contextlib.contextmanager
@@ -63,9 +63,9 @@ def internal_draws() -> Iterator[None]:
         _internal.reset(token)
 
 
-def _first_frame_outside_rngstate() -> int:
-    # The warning should point at the user's line, however many rngstate frames (op, method,
-    # dispatch) lie between it and this call.
+def first_frame_outside_rngstate() -> int:
+    """The ``stacklevel`` of a warning, issued by this function's caller, that points at the
+    user's line, however many rngstate frames (op, method, dispatch) lie in between."""
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_globals.get("__name__", "").startswith("rngstate"):
         frame, level = frame.f_back, level + 1

@@ -44,7 +44,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from rngstate import _u64
+from rngstate import _trace, _u64
 from rngstate.generator import Generator
 from rngstate.threefry import hash_u64
 
@@ -53,13 +53,7 @@ SNAPSHOT_VERSION = 1
 
 _MASK32 = 0xFFFFFFFF
 
-try:  # the trace state JAX keeps per thread; top level means eager
-    from jax._src.core import trace_state_clean as _trace_state_clean
-except ImportError:  # pragma: no cover - depends on the installed JAX
-
-    def _trace_state_clean() -> bool:
-        return True
-
+if not _trace.DETECTABLE:  # pragma: no cover - depends on the installed JAX
     warnings.warn(
         "rngstate cannot detect JAX traces with this JAX version: the stateful API "
         "(rngstate.ops, set_seed, ...) will not refuse to run inside jit/vmap/grad",
@@ -86,13 +80,26 @@ def require_eager(what: str, instead: str = "rngstate.random.<op>(gen, ...)") ->
     ...
     RuntimeError: rngstate.seed() uses the process-wide random state ...
     """
-    if not _trace_state_clean() or _awaited_by_a_trace():
-        raise RuntimeError(
-            f"{what}() uses the process-wide random state and cannot run inside a JAX "
-            "transformation (jit, vmap, scan, grad, ...): the traced program would replay "
-            "one fixed draw. Pass a Generator explicitly instead, e.g. "
-            f"`values, gen = {instead}`, and return the new gen from the function."
-        )
+    if not _is_eager():
+        raise _refusal(what, instead)
+
+
+def _is_eager() -> bool:
+    """Whether the process-wide state may be used here: not traced, and not awaited by a
+    thread that traces."""
+    if not _trace.is_eager():
+        return False
+    # The main thread is started by no other: only another thread can be awaited by one.
+    return threading.get_ident() == threading.main_thread().ident or not _awaited_by_a_trace()
+
+
+def _refusal(what: str, instead: str) -> RuntimeError:
+    return RuntimeError(
+        f"{what}() uses the process-wide random state and cannot run inside a JAX "
+        "transformation (jit, vmap, scan, grad, ...): the traced program would replay "
+        "one fixed draw. Pass a Generator explicitly instead, e.g. "
+        f"`values, gen = {instead}`, and return the new gen from the function."
+    )
 
 
 _TRACING_CODE = f"{os.sep}jax{os.sep}_src{os.sep}interpreters{os.sep}"
@@ -106,10 +113,8 @@ def _awaited_by_a_trace() -> bool:
     running JAX's tracing code) holds, as ``self``, this thread's ``Thread`` or the future
     of the work item it runs. Cheap when nothing traces: one look at each thread's frames.
     """
-    current = threading.current_thread()
-    if current is threading.main_thread():
-        return False
     me = threading.get_ident()
+    current = threading.current_thread()
     stacks = sys._current_frames()
     tracing = [f for ident, f in stacks.items() if ident != me and _runs_tracing_code(f)]
     if not tracing:
@@ -182,11 +187,11 @@ def draw(op: Callable[..., Any], name: str, op_seed: Any, args: tuple, kwargs: d
     Generator(seed=3, offset=1)
     """
     global _default
-    require_eager(f"rngstate.ops.{name}", f"rngstate.random.{name}(gen, ...)")
+    if not _is_eager():  # the message is formatted only when it is raised
+        raise _refusal(f"rngstate.ops.{name}", f"rngstate.random.{name}(gen, ...)")
     if op_seed is None:
         with _lock:
-            gen = _as_generator(_default)
-            values, _default = op(gen, *args, **kwargs)
+            values, _default = op(_as_generator(_default), *args, **kwargs)
         return values
     stream = (_u64.to_int(op_seed, "seed", allow_negative=False), name)
     with _lock:

@@ -45,6 +45,7 @@ from jax import lax
 from jax.extend.random import define_prng_impl, threefry_prng_impl
 
 from rngstate._dropout import dropout_sampler
+from rngstate._partitionable import first_frame_outside_rngstate
 from rngstate.threefry import threefry2x32
 
 __all__ = [
@@ -358,7 +359,7 @@ def _check(op: str, dtype: str, reference: Callable[..., Any] | None = None) -> 
         f"rngstate fast path for {op}[{dtype}] does not match jax.random {jax.__version__} "
         f"({problem}); {op} uses jax.random from now on in this process",
         RuntimeWarning,
-        stacklevel=6,  # the user's call of the op
+        stacklevel=first_frame_outside_rngstate(),  # the user's call of the op
     )
     return FALLBACK
 

@@ -116,9 +116,9 @@ class Generator(_Ops):
         >>> Generator.from_words(g.seed, g.offset)
         Generator(seed=3, offset=4)
         """
-        self = object.__new__(cls)
-        _SEED_SLOT.__set__(self, seed)  # the slots' own setters: every op's result is built here
-        _OFFSET_SLOT.__set__(self, offset)
+        self = _new_object(cls)
+        _set_seed(self, seed)  # the slots' own setters: every op's result is built here
+        _set_offset(self, offset)
         return self
 
     # -- immutability -------------------------------------------------------------------
@@ -470,8 +470,10 @@ def _describe(leaf: Any) -> str:
     return f"{type(leaf).__name__} {described}"
 
 
-_SEED_SLOT = Generator.__dict__["seed"]
-_OFFSET_SLOT = Generator.__dict__["offset"]
+# Bound once: looking up a slot's __set__ makes a new method object on every call.
+_new_object = object.__new__
+_set_seed = Generator.__dict__["seed"].__set__
+_set_offset = Generator.__dict__["offset"].__set__
 
 jax.tree_util.register_pytree_with_keys(
     Generator,

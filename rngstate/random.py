@@ -20,6 +20,7 @@ import difflib
 import functools
 import inspect
 import itertools
+import operator
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from rngstate import _checks, _partitionable, _u64, fast, reuse
+from rngstate import _checks, _partitionable, _trace, _u64, fast, reuse
 from rngstate._dropout import dropout_sampler as _dropout_sampler
 from rngstate.generator import Generator, derive_key
 
@@ -124,20 +125,16 @@ def _exact(value: Any) -> Any:
 
 
 class _Static:
-    """The non-array part of a call, hashable so that jit keys its compile cache on it."""
+    """The non-array part of a call, which jit keys its compile cache on.
 
-    __slots__ = ("slots", "_hash")
+    Made only by :func:`_static`, which returns the same object for equal slots: jit hashes
+    and compares its static arguments on every call, and object identity does both in C.
+    """
+
+    __slots__ = ("slots",)
 
     def __init__(self, slots: tuple[Any, ...]) -> None:
         self.slots = slots  # per parameter: _TRACED, a _Default, or (treedef, leaf slots)
-        self._hash = hash(slots)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        # jit compares its static arguments on every call; a plan passes the same object.
-        return self is other or (isinstance(other, _Static) and self.slots == other.slots)
 
     def rebuild(self, names: tuple[str, ...], dynamic: list[Any]) -> dict[str, Any]:
         it = iter(dynamic)
@@ -155,6 +152,17 @@ class _Static:
         return values
 
 
+_statics: dict[tuple[Any, ...], _Static] = {}
+
+
+def _static(slots: tuple[Any, ...]) -> _Static:
+    """The one :class:`_Static` of these slots (kept with the plans, and cleared with them)."""
+    static = _statics.get(slots)
+    if static is None:
+        static = _statics.setdefault(slots, _Static(slots))
+    return static
+
+
 _TRACED = "traced"
 _SCALARS = (int, float, complex, np.number)
 # jax.random annotates value parameters with these. Python numbers passed to them are traced,
@@ -163,6 +171,7 @@ _VALUE_ANNOTATIONS = frozenset({"Array", "ArrayLike", "RealArray", "IntegerArray
 # The parity test over every op with explicit scalars guards this rule.
 
 _PLAIN = frozenset({bool, str, type(None)})
+_INT_ONLY = frozenset({int})
 _NUMBERS = frozenset({int, float, complex})
 _MAX_PLANS = 4096
 
@@ -180,6 +189,8 @@ def _signature_of(value: Any, value_parameter: bool) -> Any:
         # Traced numbers are keyed by type alone: a new value is a new argument, not a plan.
         return kind if value_parameter else (kind, _exact(value))
     if kind is tuple or kind is list:
+        if _INT_ONLY.issuperset(map(type, value)):  # a shape: each int would key as itself
+            return kind, value if kind is tuple else tuple(value)
         return kind, tuple(map(_signature_of, value, itertools.repeat(value_parameter)))
     if kind in _PLAIN:
         return kind, value
@@ -279,6 +290,10 @@ class _Binder:
         self.array_params = frozenset(p.name for p in params if _is_value_parameter(p))
         self._value_positions = tuple(n in self.array_params for n in self.positional)
         self.fast_as = fast_as
+        # The last call's (flags, args, keyword names, keyword values, plan, traced values),
+        # kept when every argument is _fixed: a call passing the very same objects under
+        # the same flags has the same signature, so it skips computing it (see _dispatcher).
+        self.last: tuple | None = None
 
     def signature(
         self, flags: tuple[bool, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -359,7 +374,7 @@ class _Binder:
                 else:  # shapes, dtypes, strings, flags: part of what is compiled
                     leaf_slots.append(_Const(leaf))
             slots.append((treedef, tuple(leaf_slots)))
-        return _Static(tuple(slots)), dynamic, None if sources is None else tuple(sources)
+        return _static(tuple(slots)), dynamic, None if sources is None else tuple(sources)
 
 
 def _sample_and_advance_body(
@@ -370,6 +385,11 @@ def _sample_and_advance_body(
     dynamic: list,
 ) -> tuple[Any, jax.Array]:
     sampler, binder = op
+    if seed.ndim != 1:  # here, it costs nothing per call: jit traces each shape once
+        raise ValueError(
+            f"{binder.name}() samples from one generator; got a batch of shape "
+            f"{seed.shape[:-1]}. Map over the batch with jax.vmap."
+        )
     values = sampler(derive_key(seed, offset), **static.rebuild(binder.names, dynamic))
     return values, _u64.add(offset, jnp.asarray(_ONE))
 
@@ -381,32 +401,63 @@ _sample_and_advance_wide = jax.jit(
     _sample_and_advance_body, static_argnums=(0, 1), compiler_options=dict(fast.WIDE_OPTIONS)
 )
 
-try:  # the trace state JAX keeps per thread; top level means eager
-    from jax._src.core import trace_state_clean as _eager
-except ImportError:  # pragma: no cover - depends on the installed JAX
-
-    def _eager() -> bool:
-        return False  # cannot tell: never the wide programs
+# Whether a call may take the wide programs: only when not tracing (and, where the trace
+# state cannot be read, never).
+_eager = _trace.is_eager if _trace.DETECTABLE else lambda: False
 
 
-def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kwargs: dict):
+def _dispatcher(op: tuple[Callable[..., Any], _Binder]) -> Callable[..., tuple[Any, Generator]]:
+    """The eager entry point of one op (``op`` is its sampler and binder): the checks of the
+    generator, the call's plan, the jitted call, the next generator. Ops and their methods
+    are this function itself, so a call costs no extra Python frame."""
+    binder = op[1]
+
+    # Private by name: frames named so are not taken for the op's name (reuse._op_name_from).
+    def _call_op(gen: Generator, *args: Any, **kwargs: Any) -> tuple[Any, Generator]:
+        if not isinstance(gen, Generator):
+            raise TypeError(f"{binder.name}() takes a Generator first, got {type(gen).__name__}")
+        seed = gen.seed  # one generator, not a batch: checked as the program is traced
+        flags = _flags()
+        if not flags[1]:
+            _partitionable.warn_if_off()
+        if reuse._eager_active:
+            reuse.record(binder.name, gen)
+        last = binder.last
+        if (
+            last is not None
+            and last[0] == flags
+            and len(args) == len(last[1])
+            and all(map(operator.is_, args, last[1]))
+            and (
+                (not kwargs and not last[2])
+                or (tuple(kwargs) == last[2] and all(map(operator.is_, kwargs.values(), last[3])))
+            )
+        ):
+            plan, dynamic = last[4], last[5]
+        else:
+            plan, dynamic = _plan(op, flags, args, kwargs)
+        call = _sample_and_advance_wide if plan.wide and _eager() else _sample_and_advance
+        values, offset = call(plan.op, plan.static, seed, gen.offset, dynamic)
+        return values, _from_words(seed, offset)
+
+    return _call_op
+
+
+_from_words = Generator.from_words
+
+
+def _plan(
+    op: tuple[Callable[..., Any], _Binder],
+    flags: tuple[bool, bool, bool],
+    args: tuple,
+    kwargs: dict,
+) -> tuple[_Plan, list[Any]]:
+    """The plan of a call and its traced values: kept, or made now (and kept if it can be)."""
     sampler, binder = op
-    if not isinstance(gen, Generator):
-        raise TypeError(f"{binder.name}() takes a Generator first, got {type(gen).__name__}")
-    if len(gen.seed.shape) != 1:
-        raise ValueError(
-            f"{binder.name}() samples from one generator; got a batch of shape "
-            f"{gen.batch_shape}. Map over the batch with jax.vmap."
-        )
-    flags = _flags()
-    if not flags[1]:
-        _partitionable.warn_if_off()
-    if reuse._eager_active:
-        reuse.record(binder.name, gen)
     key = binder.signature(flags, args, kwargs)
     plan = _plans.get(key) if key is not None else None
     if plan is not None:
-        dynamic = plan.dynamic(args, kwargs)
+        dynamic = plan.dynamic(args, kwargs) if plan.sources else []
     else:
         arguments = binder.bind(args, kwargs)
         # Checks of the bound arguments go here: they run before anything is dispatched,
@@ -422,10 +473,27 @@ def _run(op: tuple[Callable[..., Any], _Binder], gen: Generator, args: tuple, kw
         if key is not None and sources is not None:
             if len(_plans) >= _MAX_PLANS:
                 _plans.clear()  # bounded; rebuilding a plan costs one slow call
+                _statics.clear()  # (a static made again is compiled again, once)
             _plans[key] = plan
-    run = _sample_and_advance_wide if plan.wide and _eager() else _sample_and_advance
-    values, offset = run(plan.op, plan.static, gen.seed, gen.offset, dynamic)
-    return values, Generator.from_words(gen.seed, offset)
+        else:
+            key = None  # not kept, so not remembered either
+    if key is not None and all(map(_fixed, args)) and all(map(_fixed, kwargs.values())):
+        binder.last = (flags, args, tuple(kwargs), tuple(kwargs.values()), plan, dynamic)
+    return plan, dynamic
+
+
+_FIXED = frozenset({int, float, complex, bool, str, type(None)})
+
+
+def _fixed(value: Any) -> bool:
+    """Whether ``value`` is immutable all through and holds no array, so that being the
+    same object as before means having the same signature (the last-call shortcut)."""
+    kind = type(value)
+    if kind in _FIXED:
+        return True
+    if kind is tuple:
+        return _FIXED.issuperset(map(type, value)) or all(map(_fixed, value))
+    return isinstance(value, (np.dtype, type, np.number, np.bool_))  # not np.void: a view
 
 
 def make_op(
@@ -450,10 +518,7 @@ def make_op(
     if fast_as is None and JAX_SAMPLERS.get(name) is sampler:
         fast_as = functools.partial(_as_itself, name)
     bound = (sampler, _Binder(name, sampler, fast_as))
-
-    def op(gen: Generator, *args: Any, **kwargs: Any) -> tuple[Any, Generator]:
-        return _run(bound, gen, args, kwargs)
-
+    op = _dispatcher(bound)
     signature = inspect.signature(sampler)
     params = list(signature.parameters.values())
     gen_param = params[0].replace(name="gen", annotation="Generator")
@@ -464,6 +529,7 @@ def make_op(
     op.__name__ = op.__qualname__ = name
     op.__module__ = __name__
     op.__wrapped_sampler__ = sampler  # type: ignore[attr-defined]
+    op.__rngstate_op__ = bound  # type: ignore[attr-defined]
     op.__doc__ = (
         f"``jax.random.{name}`` driven by a :class:`Generator`: returns ``(values, next_gen)``.\n\n"
         f"``values`` equals ``jax.random.{name}(gen.key(), ...)`` for the same arguments and\n"
@@ -502,13 +568,14 @@ def dropout(
             raise ValueError(f"rate must be in [0, 1], got {rate}")
     elif isinstance(rate, bool):
         raise TypeError("rate must be a number in [0, 1], got bool")
-    return _run(_DROPOUT, gen, (x, rate), {})
+    return _run_dropout(gen, x, rate)
 
 
 _DROPOUT = (
     _dropout_sampler,
     _Binder("dropout", _dropout_sampler, functools.partial(_as_itself, "dropout")),
 )
+_run_dropout = _dispatcher(_DROPOUT)
 
 _OPS: dict[str, Callable[..., Any]] = {
     name: make_op(name, sampler) for name, sampler in JAX_SAMPLERS.items()
@@ -531,9 +598,14 @@ def __getattr__(name: str) -> Any:
 
 
 def _as_method(op: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(op)
-    def method(self: Generator, *args: Any, **kwargs: Any) -> Any:
-        return op(self, *args, **kwargs)
+    bound = getattr(op, "__rngstate_op__", None)
+    if bound is not None:  # an op of make_op: the method is its dispatcher again, self = gen
+        method = functools.update_wrapper(_dispatcher(bound), op)
+    else:
+
+        @functools.wraps(op)
+        def method(self: Generator, *args: Any, **kwargs: Any) -> Any:
+            return op(self, *args, **kwargs)
 
     params = list(inspect.signature(op).parameters.values())
     method.__signature__ = inspect.signature(

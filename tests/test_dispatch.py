@@ -4,6 +4,7 @@ context (no device array, sharding or mesh) and never mix up values that compare
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -26,12 +27,24 @@ def test_nothing_kept_at_module_level_is_a_device_array_sharding_or_mesh():
     rs.random.uniform(GEN, (3,), minval=0.5)
     rs.random.bernoulli(GEN, 0.3, (3,))
     rs.random.dropout(GEN, jnp.ones(3), 0.5)
-    forbidden = (jax.Array, jax.sharding.Sharding, jax.sharding.Mesh)
+    rs.random.gamma(GEN, jnp.array([0.5, 2.0]), (3, 2))
+    forbidden = (jax.Array, np.ndarray, jax.sharding.Sharding, jax.sharding.Mesh)
     for plan in list(rs.random._plans.values()):
         held = [plan.static]
         held += [leaf for slot in plan.static.slots if isinstance(slot, tuple) for leaf in slot[1]]
         held += [getattr(leaf, "value", None) for leaf in held]
         assert not any(isinstance(h, forbidden) for h in held), plan.static.slots
+    # Nor does the last call each op remembers (a call passing an array is not remembered).
+    for binder in _binders():
+        if binder.last is not None:
+            flags, args, names, values, plan, traced = binder.last
+            leaves = jax.tree.leaves((args, values, traced))
+            assert not any(isinstance(leaf, forbidden) for leaf in leaves), binder.name
+
+
+def _binders() -> list:
+    ops = [getattr(rs.random, name) for name in rs.random.OP_NAMES if name != "dropout"]
+    return [op.__rngstate_op__[1] for op in ops] + [rs.random._DROPOUT[1]]
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +139,67 @@ def test_compiled_in_values_of_other_types_or_bits_never_share_a_signature():
     assert rs.random._signature_of(2, True) == rs.random._signature_of(3, True) != (
         rs.random._signature_of(2.0, True)
     )
+
+
+def test_the_last_call_is_reused_only_for_the_same_objects_under_the_same_settings():
+    shape = (100,)
+    binder = rs.random.uniform.__rngstate_op__[1]
+    on, _ = rs.random.uniform(GEN, shape)
+    assert binder.last[1] == (shape,)  # remembered
+    assert binder.last[4].op[0] is rs.fast.fast_sampler(jax.random.uniform)
+    # The same shape object with the fast path off is served by jax.random's own sampler.
+    with rs.fast.disabled():
+        plain, _ = rs.random.uniform(GEN, shape)
+        assert binder.last[4].op[0] is jax.random.uniform
+    assert _bits(plain) == _bits(on)
+    # The same shape object with another global setting: jax.random draws other values.
+    with jax.threefry_partitionable(False), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        off, _ = rs.random.uniform(GEN, shape)
+        raw_off = jax.random.uniform(GEN.key(), shape)
+    assert _bits(off) == _bits(raw_off) != _bits(on)
+    assert _bits(rs.random.uniform(GEN, shape)[0]) == _bits(on)
+    # A list is the same object after it changed: it is never taken as unchanged.
+    shape_list = [2, 3]
+    rs.random.normal(GEN, shape_list)
+    shape_list.append(4)
+    grown, _ = rs.random.normal(GEN, shape_list)
+    assert _bits(grown) == _bits(jax.random.normal(GEN.key(), (2, 3, 4)))
+    # Another keyword with the same value object is another call.
+    three = 3.0
+    a, _ = rs.random.uniform(GEN, shape, maxval=three)
+    b, _ = rs.random.uniform(GEN, shape, minval=three, maxval=4.0)
+    assert _bits(a) == _bits(jax.random.uniform(GEN.key(), shape, maxval=3.0))
+    assert _bits(b) == _bits(jax.random.uniform(GEN.key(), shape, minval=3.0, maxval=4.0))
+
+
+@pytest.mark.parametrize(
+    "value, fixed",
+    [
+        ((1, (2, 3.0), "a", None, True, -0.0, 1j), True),
+        (jnp.float32, True),
+        (np.dtype("float32"), True),
+        (np.float32(0.5), True),
+        (np.zeros(1, "i4,i4")[0], False),  # a structured scalar is a view of its array
+        ([1, 2], False),  # mutable
+        ((1, [2]), False),  # mutable inside
+        (np.ones(2), False),  # an array: never kept
+        (jnp.ones(2), False),
+        ({"a": 1}, False),
+        (type("Sub", (int,), {})(1), False),  # a subclass may carry anything
+    ],
+)
+def test_only_immutable_arguments_without_arrays_count_as_unchanged(value, fixed):
+    assert rs.random._fixed(value) is fixed
+
+
+def test_a_batch_of_generators_is_refused_on_every_call():
+    batch = rs.Generator(seed=jnp.arange(3))
+    for call in (
+        lambda: rs.random.uniform(batch, (2,)),
+        lambda: batch.normal((2,)),
+        lambda: rs.random.dropout(batch, jnp.ones(2), 0.5),
+    ):
+        for _ in range(2):
+            with pytest.raises(ValueError, match=r"got a batch of shape \(3,\).*jax.vmap"):
+                call()

@@ -342,8 +342,9 @@ def test_a_mismatch_warns_once_and_falls_back_to_jax_random(monkeypatch):
     gen = rs.Generator(seed=SEED, offset=OFFSET)
     with pytest.warns(
         RuntimeWarning, match=rf"exponential\[float32\].*jax.random {jax.__version__}"
-    ):
+    ) as caught:
         got, _ = gen.exponential((4, 4))
+    assert {w.filename for w in caught} == {__file__}  # it points at the user's call
     assert_same_bits(got, jax.random.exponential(reference_key(SEED, OFFSET), (4, 4)))
     assert fast.status()["exponential[float32]"] == "fallback"
     assert fast.status()["exponential[float16]"] == "untested"
