@@ -87,10 +87,14 @@ def require_eager(what: str, instead: str = "rngstate.random.<op>(gen, ...)") ->
 def _is_eager() -> bool:
     """Whether the process-wide state may be used here: not traced, and not awaited by a
     thread that traces."""
-    if not _trace.is_eager():
-        return False
     # The main thread is started by no other: only another thread can be awaited by one.
-    return threading.get_ident() == threading.main_thread().ident or not _awaited_by_a_trace()
+    return _trace.is_eager() and (_get_ident() == _MAIN_THREAD or not _awaited_by_a_trace())
+
+
+# Read once: this is on every draw. In a process forked from another thread, the main thread
+# has another ident; it then takes the full check, which is right, only slower.
+_MAIN_THREAD = threading.main_thread().ident
+_get_ident = threading.get_ident
 
 
 def _refusal(what: str, instead: str) -> RuntimeError:

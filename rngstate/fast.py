@@ -481,8 +481,8 @@ def _cpu_has_avx512() -> bool:
 def wide_vectors(op: str, arguments: Mapping[str, Any]) -> bool:
     """Whether a fast-path call of ``op`` is compiled with :data:`WIDE_OPTIONS`.
 
-    Only for bits and uniform (where it is faster), on the CPU backend of a CPU with
-    AVX-512, and only for an (op, dtype) whose values
+    Only for bits and uniform (where it is faster) of at least 64 values, on the CPU
+    backend of a CPU with AVX-512, and only for an (op, dtype) whose values
     with the option are jax.random's bit for bit (checked now on first use). Elsewhere it
     says False and nothing changes.
 
@@ -491,6 +491,9 @@ def wide_vectors(op: str, arguments: Mapping[str, Any]) -> bool:
     """
     if op not in _WIDE_OPS or not _wide_wanted or not _cpu_has_avx512():
         return False
+    shape = arguments.get("shape")
+    if isinstance(shape, tuple) and math.prod(shape) < _MIN_ELEMENTS:
+        return False  # drawn with JAX's own bits (see _MIN_ELEMENTS): nothing to widen
     if jax.default_backend() != "cpu":
         return False
     dtype = _dtype_of(op, arguments)

@@ -40,8 +40,10 @@ def _prose(doc: str | None) -> str:
 
 
 def _stateful(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
+    draw = facade.draw
+
     def stateful_op(*args: Any, seed: int | None = None, **kwargs: Any) -> Any:
-        return facade.draw(op, name, seed, args, kwargs)
+        return draw(op, name, seed, args, kwargs)
 
     signature = inspect.signature(op)
     op_seed = inspect.Parameter(

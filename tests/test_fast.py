@@ -450,3 +450,30 @@ def test_first_use_check_draws_every_probe_shape_and_mode():
     if "mode" in inspect.signature(jax.random.gumbel).parameters:  # jax >= 0.5.1
         modes = {c.get("mode") for c in calls} - {None}
         assert "high" in modes and modes <= set(fast._PROBE_MODES["gumbel"])
+
+
+# -- wider vectors -----------------------------------------------------------------------
+
+
+def test_wide_vectors_only_for_bits_and_uniform_of_64_values_on_an_avx512_cpu(monkeypatch):
+    monkeypatch.setattr(fast, "_cpu_has_avx512", lambda: True)
+    monkeypatch.setattr(fast, "_wide_status", {})
+    big = {"shape": (8, 8), "dtype": None}
+    assert fast.wide_vectors("uniform", big) is (jax.default_backend() == "cpu")
+    assert fast.wide_vectors("bits", {"shape": (64,), "dtype": None}) is (
+        jax.default_backend() == "cpu"
+    )
+    assert not fast.wide_vectors("uniform", {"shape": (63,), "dtype": None})  # JAX's bits
+    assert not fast.wide_vectors("normal", big)  # measured no faster: left at the default
+    monkeypatch.setattr(fast, "_cpu_has_avx512", lambda: False)
+    assert not fast.wide_vectors("uniform", big)
+
+
+def test_wide_programs_draw_jax_randoms_values_eagerly_and_under_jit():
+    gen = rs.Generator(seed=SEED, offset=OFFSET)
+    expected = jax.random.uniform(reference_key(SEED, OFFSET), (1000,))
+    eager, _ = rs.random.uniform(gen, (1000,))
+    # Inside a trace the plain program runs: XLA takes compiler options only at the top.
+    traced, _ = jax.jit(lambda: rs.random.uniform(gen, (1000,)))()
+    assert_same_bits(eager, expected)
+    assert_same_bits(traced, expected)
