@@ -91,10 +91,19 @@ def _is_eager() -> bool:
     return _trace.is_eager() and (_get_ident() == _MAIN_THREAD or not _awaited_by_a_trace())
 
 
-# Read once: this is on every draw. In a process forked from another thread, the main thread
-# has another ident; it then takes the full check, which is right, only slower.
+# Read once, as this is on every draw, and again in a forked child, whose main thread is the
+# one that forked (threading's own fork hook, registered before this one, has run by then).
 _MAIN_THREAD = threading.main_thread().ident
 _get_ident = threading.get_ident
+
+
+def _read_main_thread() -> None:
+    global _MAIN_THREAD
+    _MAIN_THREAD = threading.main_thread().ident
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_read_main_thread)
 
 
 def _refusal(what: str, instead: str) -> RuntimeError:

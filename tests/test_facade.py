@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import os
 import random
 import threading
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -405,3 +407,27 @@ def test_the_functional_api_still_works_under_jit():
     gen = rs.Generator(seed=3)
     values, _ = jax.jit(lambda g: rs.random.normal(g, (2,)))(gen)
     _assert_same(values, jax.random.normal(reference_key(3, 0), (2,)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_from_a_thread_takes_that_thread_for_its_main_one():
+    # Draws in the main thread skip the search for a tracing thread that awaits them; in a
+    # child forked from another thread, that thread is the child's main thread.
+    from rngstate import facade
+
+    status = []
+
+    def fork_and_wait() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # JAX warns that fork and threads do not mix
+            pid = os.fork()
+        if pid == 0:  # the child: read, answer, and leave without running anything else
+            same = facade._MAIN_THREAD == threading.get_ident() == threading.main_thread().ident
+            os._exit(0 if same else 1)
+        status.append(os.waitpid(pid, 0)[1])
+
+    worker = threading.Thread(target=fork_and_wait)
+    worker.start()
+    worker.join()
+    assert status == [0]
+    assert facade._MAIN_THREAD == threading.main_thread().ident  # the parent is unchanged
