@@ -239,8 +239,6 @@ register(
 )
 
 
-
-
 register(
     Case(
         name="eager vs eager jax",
@@ -566,8 +564,6 @@ for _kind in _BULK:
             rounds={"smoke": 1, "quick": 3, "full": 7},
         )
     )
-
-
 
 
 register(

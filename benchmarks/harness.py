@@ -204,7 +204,7 @@ def _block(result: Any) -> Any:
     return jax.block_until_ready(result)
 
 
-def _time_sample(fn: Contender, number: int) -> tuple[float, float]:
+def time_sample(fn: Contender, number: int) -> tuple[float, float]:
     """Wall time and CPU time (all threads of this process) per call, over ``number`` calls."""
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as timeit does: a collection belongs to no one contender
@@ -218,7 +218,7 @@ def _time_sample(fn: Contender, number: int) -> tuple[float, float]:
             gc.enable()
 
 
-def _warm_up(fn: Contender, calls: int) -> float:
+def warm_up(fn: Contender, calls: int) -> float:
     """Call ``fn`` ``calls`` times (at least twice: the first call compiles) and return the
     shortest time of the calls after the first."""
     times = []
@@ -260,7 +260,7 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
     for name, fn in list(runnable.items()):
         try:
             if case.kind == "time":
-                one_call = _warm_up(fn, timing.warmup)
+                one_call = warm_up(fn, timing.warmup)
                 numbers[name] = calls_per_sample(one_call, timing.min_sample_s)
         except Unavailable as exc:
             entries[name].update(status="unavailable", reason=f"n/a: {exc}")
@@ -278,7 +278,7 @@ def run_case(case: Case, mode: Mode) -> dict[str, Any]:
             fn = runnable[name]
             try:
                 if case.kind == "time":
-                    wall, cpu = _time_sample(fn, numbers[name])
+                    wall, cpu = time_sample(fn, numbers[name])
                     samples[name].append(wall)
                     cpu_samples[name].append(cpu)
                 else:

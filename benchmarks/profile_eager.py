@@ -13,13 +13,13 @@ import cProfile
 import io
 import pstats
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
 
 import rngstate as rs
+from benchmarks import harness
 from rngstate.generator import Generator, derive_key
 
 SHAPE = (10,)
@@ -54,17 +54,14 @@ def levels() -> dict[str, Callable[[], Any]]:
 
 
 def wall_per_call(calls: dict[str, Callable[[], Any]], number: int, rounds: int) -> dict:
-    """Median over ``rounds`` interleaved rounds of each call's seconds (result made ready)."""
+    """Median over ``rounds`` of each call's wall seconds, sampled as ``make bench`` samples:
+    interleaved in a shuffled order each round, ``number`` calls a sample, result ready."""
     for fn in calls.values():
-        for _ in range(min(number, 100)):
-            jax.block_until_ready(fn())
+        harness.warm_up(fn, min(number, 100))
     samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            for _ in range(number):
-                jax.block_until_ready(fn())
-            samples[name].append((time.perf_counter() - start) / number)
+    for r in range(rounds):
+        for name in harness.round_order(list(calls), r):
+            samples[name].append(harness.time_sample(calls[name], number)[0])
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
