@@ -186,33 +186,41 @@ def stream_seed(global_seed: int, op_seed: int, name: str) -> int:
     return hash_u64(hash_u64(global_seed, op_seed), _u64.text_to_int(name))
 
 
-def draw(op: Callable[..., Any], name: str, op_seed: Any, args: tuple, kwargs: dict) -> Any:
-    """Run the functional ``op`` on the process-wide state and keep the generator it returns.
+def stateful(op: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """The op of :mod:`rngstate.ops` called ``name``: the functional ``op`` run on the
+    process-wide state, keeping the generator it returns and returning only the values.
 
-    This is what every function of :mod:`rngstate.ops` calls. ``op_seed=None`` draws from
-    the default generator; an integer op seed draws from that seed's stream for ``name``.
+    ``seed=None`` draws from the default generator; an integer op seed draws from that
+    seed's stream for ``name``. The returned function is the op itself (one Python frame
+    per draw); :mod:`rngstate.ops` gives it its name, signature and docstring.
 
     >>> import rngstate as rs
+    >>> normal = stateful(rs.random.normal, "normal")
     >>> with rs.fork_rng():
     ...     rs.manual_seed(3)
-    ...     x = draw(rs.random.normal, "normal", None, ((2,),), {})
+    ...     x = normal((2,))
     ...     rs.default_generator()
     Generator(seed=3, offset=1)
     """
-    global _default
-    if not _is_eager():  # the message is formatted only when it is raised
-        raise _refusal(f"rngstate.ops.{name}", f"rngstate.random.{name}(gen, ...)")
-    if op_seed is None:
+    refused, instead = f"rngstate.ops.{name}", f"rngstate.random.{name}(gen, ...)"
+
+    def stateful_op(*args: Any, seed: int | None = None, **kwargs: Any) -> Any:
+        global _default
+        if not _is_eager():
+            raise _refusal(refused, instead)
+        if seed is None:
+            with _lock:
+                values, _default = op(_as_generator(_default), *args, **kwargs)
+            return values
+        stream = (_u64.to_int(seed, "seed", allow_negative=False), name)
         with _lock:
-            values, _default = op(_as_generator(_default), *args, **kwargs)
+            slot = _streams.get(stream)
+            if slot is None:
+                slot = (stream_seed(_global_seed or 0, stream[0], name), 0)
+            values, _streams[stream] = op(_as_generator(slot), *args, **kwargs)
         return values
-    stream = (_u64.to_int(op_seed, "seed", allow_negative=False), name)
-    with _lock:
-        slot = _streams.get(stream)
-        if slot is None:
-            slot = (stream_seed(_global_seed or 0, stream[0], name), 0)
-        values, _streams[stream] = op(_as_generator(slot), *args, **kwargs)
-    return values
+
+    return stateful_op
 
 
 # -- the default generator (PyTorch / MindSpore module functions) ------------------------

@@ -40,11 +40,7 @@ def _prose(doc: str | None) -> str:
 
 
 def _stateful(name: str, op: Callable[..., Any]) -> Callable[..., Any]:
-    draw = facade.draw
-
-    def stateful_op(*args: Any, seed: int | None = None, **kwargs: Any) -> Any:
-        return draw(op, name, seed, args, kwargs)
-
+    stateful_op = facade.stateful(op, name)
     signature = inspect.signature(op)
     op_seed = inspect.Parameter(
         "seed", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="int | None"

@@ -16,6 +16,7 @@ from conftest import reference_key, reference_key_u64
 from test_random_ops import OP_ARGS
 
 import rngstate as rs
+from rngstate import _trace
 
 pytestmark = pytest.mark.usefixtures("isolated_rng")
 
@@ -342,6 +343,23 @@ def test_a_draw_under_a_transformation_says_to_pass_a_generator(transform):
     ):
         TRANSFORMS[transform](uses_facade)
     assert rs.default_generator() == rs.Generator(seed=2)
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+def test_the_trace_state_read_agrees_with_jax_under_every_transformation(transform):
+    # rngstate reads JAX's per-thread states directly where it can (fewer frames per draw):
+    # it must say what JAX's own is_top_level says, at the top and inside each trace.
+    from jax._src.core import trace_ctx
+
+    seen = []
+
+    def records(x):
+        seen.append((_trace.is_eager(), trace_ctx.is_top_level()))
+        return x + 1.0  # while_loop's body adds it: the loop ends
+
+    assert _trace.is_eager() is trace_ctx.is_top_level() is True
+    TRANSFORMS[transform](records)
+    assert seen and all(ours is theirs is False for ours, theirs in seen)
 
 
 FACADE_CALLS = {
