@@ -426,8 +426,9 @@ def _dispatcher(op: tuple[Callable[..., Any], _Binder]) -> Callable[..., tuple[A
         if (
             last is not None
             and last[0] == flags
-            and len(args) == len(last[1])
-            and all(map(operator.is_, args, last[1]))
+            and len(args) == len(known := last[1])
+            # One positional argument (the shape) is the common call: no iterator for it.
+            and (args[0] is known[0] if len(args) == 1 else all(map(operator.is_, args, known)))
             and (
                 (not kwargs and not last[2])
                 or (tuple(kwargs) == last[2] and all(map(operator.is_, kwargs.values(), last[3])))

@@ -171,6 +171,16 @@ def test_the_last_call_is_reused_only_for_the_same_objects_under_the_same_settin
     b, _ = rs.random.uniform(GEN, shape, minval=three, maxval=4.0)
     assert _bits(a) == _bits(jax.random.uniform(GEN.key(), shape, maxval=3.0))
     assert _bits(b) == _bits(jax.random.uniform(GEN.key(), shape, minval=3.0, maxval=4.0))
+    # The same first positional object with another second one, or with fewer or none.
+    wide, _ = rs.random.uniform(GEN, shape, jnp.float32)
+    half, _ = rs.random.uniform(GEN, shape, jnp.float16)
+    assert half.dtype == jnp.float16 and _bits(half) == _bits(
+        jax.random.uniform(GEN.key(), shape, jnp.float16)
+    )
+    assert _bits(rs.random.uniform(GEN, shape)[0]) == _bits(wide) == _bits(on)
+    for _ in range(2):
+        scalar, _ = rs.random.uniform(GEN)
+        assert scalar.shape == () and _bits(scalar) == _bits(jax.random.uniform(GEN.key()))
 
 
 @pytest.mark.parametrize(
