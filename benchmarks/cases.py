@@ -194,7 +194,8 @@ def _eager_latency(n: int) -> Contenders:
     ours_jit = jax.jit(lambda g: rs.random.uniform(g, (n,)))
     # Every rngstate contender gets the same shape object on each call, as a literal shape
     # in a loop does; the dispatch then skips working out the call's signature (the last
-    # call's is kept). "a new shape tuple each call" is the cost without that shortcut.
+    # call's is kept). "a new shape tuple each call" is what x.shape gives: an equal tuple
+    # of ints, which the dispatch compares by value before it works the signature out.
     shape = (n,)
     contenders: Contenders = {
         "jit(jax.random.uniform)": lambda: raw_jit(key),

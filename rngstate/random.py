@@ -292,7 +292,8 @@ class _Binder:
         self.fast_as = fast_as
         # The last call's (flags, args, keyword names, keyword values, plan, traced values),
         # kept when every argument is _fixed: a call passing the very same objects under
-        # the same flags has the same signature, so it skips computing it (see _dispatcher).
+        # the same flags (or, for a lone positional argument, an equal tuple of ints) has
+        # the same signature, so it skips computing it (see _dispatcher).
         self.last: tuple | None = None
 
     def signature(
@@ -427,8 +428,13 @@ def _dispatcher(op: tuple[Callable[..., Any], _Binder]) -> Callable[..., tuple[A
             last is not None
             and last[0] == flags
             and len(args) == len(known := last[1])
-            # One positional argument (the shape) is the common call: no iterator for it.
-            and (args[0] is known[0] if len(args) == 1 else all(map(operator.is_, args, known)))
+            # One positional argument (the shape) is the common call: no iterator for it, and
+            # a shape built anew each call (x.shape, (n,)) counts as unchanged when equal.
+            and (
+                args[0] is known[0] or _equal_shapes(args[0], known[0])
+                if len(args) == 1
+                else all(map(operator.is_, args, known))
+            )
             and (
                 (not kwargs and not last[2])
                 or (tuple(kwargs) == last[2] and all(map(operator.is_, kwargs.values(), last[3])))
@@ -484,6 +490,18 @@ def _plan(
 
 
 _FIXED = frozenset({int, float, complex, bool, str, type(None)})
+
+
+def _equal_shapes(new: Any, old: Any) -> bool:
+    """Whether ``new`` and ``old`` are tuples of ``int`` (exactly) with equal items: they then
+    key the same plan and trace the same values, as the very same object would."""
+    return (
+        type(new) is tuple
+        and type(old) is tuple
+        and new == old
+        and _INT_ONLY.issuperset(map(type, new))
+        and _INT_ONLY.issuperset(map(type, old))
+    )
 
 
 def _fixed(value: Any) -> bool:

@@ -183,6 +183,29 @@ def test_the_last_call_is_reused_only_for_the_same_objects_under_the_same_settin
         assert scalar.shape == () and _bits(scalar) == _bits(jax.random.uniform(GEN.key()))
 
 
+def test_a_shape_built_anew_counts_as_unchanged_only_when_it_is_equal_ints(monkeypatch):
+    # x.shape or (n,) is a new tuple on every call: equal items of type int make it the
+    # same call; anything else equal to it (NumPy ints, another length, a list) does not.
+    binder = rs.random.uniform.__rngstate_op__[1]
+    planned = []
+    make_plan = rs.random._plan
+    monkeypatch.setattr(binder, "last", None)
+    monkeypatch.setattr(rs.random, "_plan", lambda *a: planned.append(a[2][0]) or make_plan(*a))
+    n = 100
+    for shape, plans in [
+        ((n,), 1),
+        (tuple([n]), 1),  # new and equal: the last call's plan
+        ((np.int64(n),), 2),
+        ((n,), 3),  # the last call's items are not ints
+        ((n + 1,), 4),
+        ([n], 5),
+        ([n], 6),  # a list is never taken as unchanged
+    ]:
+        values, _ = rs.random.uniform(GEN, shape)
+        assert len(planned) == plans, (shape, planned)
+        assert _bits(values) == _bits(jax.random.uniform(GEN.key(), tuple(map(int, shape))))
+
+
 @pytest.mark.parametrize(
     "value, fixed",
     [
