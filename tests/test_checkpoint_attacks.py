@@ -360,6 +360,8 @@ def _mutate(meta, data):
             parent[last]  # noqa: B018 -- an earlier edit may have removed the place
         except (KeyError, IndexError, TypeError):
             continue
+        if not isinstance(parent, (dict, list)):
+            continue  # an earlier edit put a string there: it indexes, but cannot be edited
         how = data.draw(st.sampled_from(["replace", "delete", "swap", "copy"]), label="how")
         if how == "replace":
             parent[last] = copy.deepcopy(data.draw(st.sampled_from(_REPLACEMENTS)))
