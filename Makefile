@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 DOCS_STAMP := $(VENV)/.docs-installed
 
 .PHONY: demo test lint bench bench-quick quality docs figures accel-check clean dist \
-	wheel-check typecheck stubs test-oldest
+	wheel-check typecheck stubs test-oldest test-newest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,30 @@ $(OLDEST_STAMP): pyproject.toml
 test-oldest: $(OLDEST_STAMP)
 	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS) $(OLDEST_TESTS)
 
+# The newest JAX that installs (it needs Python >= 3.12), pinned, in its own venv: the whole
+# suite. Moving the pin: docs/compatibility.md. NEWEST_PYTHON= picks the interpreter; by default
+# the newest python3.13/python3.12 that runs, from PATH or pyenv (tests/find_python.sh).
+NEWEST_JAX := 0.12.0.1
+NEWEST := .venv-newest
+NEWEST_STAMP := $(NEWEST)/.installed-jax-$(NEWEST_JAX)
+NEWEST_PYTHON ?=
+# The multi-device files run in `make test` only (once per CI run, not once per JAX): they
+# spawn 8-device subprocesses and take a third of the suite's time (docs/compatibility.md).
+NEWEST_DESELECT ?= --ignore=tests/test_sharding.py --ignore=tests/test_mesh.py
+
+$(NEWEST_STAMP): pyproject.toml
+	rm -rf $(NEWEST)
+	python=$${NEWEST_PYTHON:-$$(bash tests/find_python.sh 3.12)} && \
+		"$$python" -m venv $(NEWEST)
+	$(NEWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(NEWEST)/bin/python -m pip install --quiet -e '.[test]' \
+		'jax==$(NEWEST_JAX)' 'jaxlib==$(NEWEST_JAX)'
+	touch $(NEWEST_STAMP)
+
+test-newest: $(NEWEST_STAMP)
+	$(NEWEST)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS) --durations=15 \
+		$(NEWEST_DESELECT)
+
 # dieharder on three bit streams; writes docs/quality.md. Not part of CI: the full battery
 # takes about an hour per stream. QUALITY=standard (full battery on one seed, named subset on
 # the interleaved streams), full, or subset. Installs the Debian package dieharder if missing.
@@ -107,4 +131,4 @@ accel-check: $(STAMP)
 	$(PY) -m benchmarks.accel_check $(ACCEL)
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .pytest_cache .hypothesis build dist site *.egg-info
+	rm -rf $(VENV) $(OLDEST) $(NEWEST) .pytest_cache .hypothesis build dist site *.egg-info
