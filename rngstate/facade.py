@@ -44,7 +44,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from rngstate import _trace, _u64
+from rngstate import _jax_compat, _u64
 from rngstate.generator import Generator
 from rngstate.threefry import hash_u64
 
@@ -53,7 +53,7 @@ SNAPSHOT_VERSION = 1
 
 _MASK32 = 0xFFFFFFFF
 
-if not _trace.DETECTABLE:  # pragma: no cover - depends on the installed JAX
+if not _jax_compat.DETECTABLE:  # pragma: no cover - depends on the installed JAX
     warnings.warn(
         "rngstate cannot detect JAX traces with this JAX version: the stateful API "
         "(rngstate.ops, set_seed, ...) will not refuse to run inside jit/vmap/grad",
@@ -88,7 +88,7 @@ def _is_eager() -> bool:
     """Whether the process-wide state may be used here: not traced, and not awaited by a
     thread that traces."""
     # The main thread is started by no other: only another thread can be awaited by one.
-    return _trace.is_eager() and (_get_ident() == _MAIN_THREAD or not _awaited_by_a_trace())
+    return _jax_compat.is_eager() and (_get_ident() == _MAIN_THREAD or not _awaited_by_a_trace())
 
 
 # Read once, as this is on every draw, and again in a forked child, whose main thread is the
@@ -115,7 +115,7 @@ def _refusal(what: str, instead: str) -> RuntimeError:
     )
 
 
-_TRACING_CODE = f"{os.sep}jax{os.sep}_src{os.sep}interpreters{os.sep}"
+_TRACING_CODE = _jax_compat.TRACING_CODE_DIR
 
 
 def _awaited_by_a_trace() -> bool:

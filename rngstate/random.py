@@ -31,7 +31,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from rngstate import _checks, _partitionable, _trace, _u64, fast, reuse
+from rngstate import _checks, _jax_compat, _partitionable, _u64, fast, reuse
 from rngstate._dropout import dropout_sampler as _dropout_sampler
 from rngstate.generator import Generator, derive_key
 
@@ -256,21 +256,14 @@ class _Plan:
 _plans: dict[tuple, _Plan | None] = {}
 
 
-try:  # jax.config's own states: reading them directly skips its attribute lookup
-    from jax._src.config import enable_x64 as _x64
-    from jax._src.config import threefry_partitionable as _partitionable_flag
+_x64 = _jax_compat.X64
+_partitionable_flag = _jax_compat.THREEFRY_PARTITIONABLE
 
-    def _flags() -> tuple[bool, bool, bool]:
-        """The global settings a plan depends on: canonical dtypes, the threefry flag
-        (which also decides whether to warn), and the fast path's choice."""
-        return _x64.value, _partitionable_flag.value, fast.is_enabled()
 
-    _flags()  # both readable in this JAX, or the public reads below
-except (ImportError, AttributeError):  # pragma: no cover - depends on the installed JAX
-
-    def _flags() -> tuple[bool, bool, bool]:
-        config = jax.config
-        return config.jax_enable_x64, config.jax_threefry_partitionable, fast.is_enabled()
+def _flags() -> tuple[bool, bool, bool]:
+    """The global settings a plan depends on: canonical dtypes, the threefry flag
+    (which also decides whether to warn), and the fast path's choice."""
+    return _x64.value, _partitionable_flag.value, fast.is_enabled()
 
 
 class _Binder:
@@ -404,7 +397,7 @@ _sample_and_advance_wide = jax.jit(
 
 # Whether a call may take the wide programs: only when not tracing (and, where the trace
 # state cannot be read, never).
-_eager = _trace.is_eager if _trace.DETECTABLE else lambda: False
+_eager = _jax_compat.is_eager if _jax_compat.DETECTABLE else lambda: False
 
 
 def _dispatcher(op: tuple[Callable[..., Any], _Binder]) -> Callable[..., tuple[Any, Generator]]:

@@ -40,6 +40,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from rngstate import _jax_compat
+
 __all__ = ["GeneratorReuseError", "check_reuse", "reuse_checking"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -72,9 +74,7 @@ class GeneratorReuseError(ValueError):
 
 @functools.lru_cache(maxsize=1024)
 def _is_library_file(path: str) -> bool:
-    from jax._src import source_info_util
-
-    return path.startswith(_PACKAGE_DIR) or not source_info_util.is_user_filename(path)
+    return path.startswith(_PACKAGE_DIR) or not _jax_compat.is_user_filename(path)
 
 
 def _short(path: str) -> str:
@@ -593,7 +593,7 @@ class _Analysis:
 
     def scan(self, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
         p = eqn.params
-        n_consts, n_carry = p["num_consts"], p["num_carry"]
+        n_consts, n_carry = _jax_compat.scan_layout(p)
         n_xs = len(ins) - n_consts - n_carry
         loop = _Loop(next(self.uid), int(p["length"]), "lax.scan", _user_site(_frames(eqn))[0])
         consts, carry = ins[:n_consts], ins[n_consts : n_consts + n_carry]
@@ -603,7 +603,7 @@ class _Analysis:
 
     def while_loop(self, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
         p = eqn.params
-        nc, nb = p["cond_nconsts"], p["body_nconsts"]
+        nc, nb = _jax_compat.while_layout(p)
         cond_consts, body_consts, carry = ins[:nc], ins[nc : nc + nb], ins[nc + nb :]
         loop = _Loop(next(self.uid), None, "lax.while_loop", _user_site(_frames(eqn))[0])
         consts = body_consts + cond_consts

@@ -16,7 +16,7 @@ import warnings
 import jax
 import numpy as np
 
-from rngstate import _u64, facade
+from rngstate import _jax_compat, _u64, facade
 from rngstate.generator import Generator
 from rngstate.threefry import hash_u64
 
@@ -85,16 +85,6 @@ def _seed_shared_by_all_processes() -> int:
     return value
 
 
-def _backends_started() -> bool | None:
-    """Whether a JAX backend is running; ``None`` when this JAX cannot tell."""
-    try:
-        from jax._src import xla_bridge
-
-        return bool(xla_bridge.backends_are_initialized())
-    except (ImportError, AttributeError):  # pragma: no cover - depends on the installed JAX
-        return None
-
-
 def _add_deterministic_flags() -> None:
     present = os.environ.get("XLA_FLAGS", "").split()
     if all(flag in present for flag in DETERMINISTIC_XLA_FLAGS):
@@ -102,7 +92,7 @@ def _add_deterministic_flags() -> None:
     names = {flag.split("=")[0] for flag in DETERMINISTIC_XLA_FLAGS}
     kept = [flag for flag in present if flag.split("=")[0] not in names]
     os.environ["XLA_FLAGS"] = " ".join([*kept, *DETERMINISTIC_XLA_FLAGS])
-    started = _backends_started()
+    started = _jax_compat.backends_started()
     if started is False:
         return
     when = "a JAX backend is already running" if started else "JAX cannot say if a backend runs"

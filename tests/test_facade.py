@@ -16,7 +16,7 @@ from conftest import reference_key, reference_key_u64
 from test_random_ops import OP_ARGS
 
 import rngstate as rs
-from rngstate import _trace
+from rngstate import _jax_compat
 
 pytestmark = pytest.mark.usefixtures("isolated_rng")
 
@@ -354,10 +354,10 @@ def test_the_trace_state_read_agrees_with_jax_under_every_transformation(transfo
     seen = []
 
     def records(x):
-        seen.append((_trace.is_eager(), trace_ctx.is_top_level()))
+        seen.append((_jax_compat.is_eager(), trace_ctx.is_top_level()))
         return x + 1.0  # while_loop's body adds it: the loop ends
 
-    assert _trace.is_eager() is trace_ctx.is_top_level() is True
+    assert _jax_compat.is_eager() is trace_ctx.is_top_level() is True
     TRANSFORMS[transform](records)
     assert seen and all(ours is theirs is False for ours, theirs in seen)
 

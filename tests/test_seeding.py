@@ -16,7 +16,7 @@ import pytest
 from conftest import reference_key, threefry_u64
 
 import rngstate as rs
-from rngstate import seeding
+from rngstate import _jax_compat
 from rngstate.threefry import hash_u64
 
 pytestmark = pytest.mark.usefixtures("isolated_rng")
@@ -98,7 +98,7 @@ def test_deterministic_adds_the_flags_and_warns_when_a_backend_already_runs(monk
 
 def test_deterministic_warns_when_jax_cannot_say_whether_a_backend_runs(monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
-    monkeypatch.setattr(seeding, "_backends_started", lambda: None)
+    monkeypatch.setattr(_jax_compat, "backends_started", lambda: None)
     with pytest.warns(RuntimeWarning, match="cannot say"):
         rs.set_random_seed(3, deterministic=True)
 
