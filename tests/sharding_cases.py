@@ -22,8 +22,9 @@ _OWN_ARGS: dict[str, tuple[tuple, dict]] = {
     "permutation": ((jnp.arange(128).reshape(LEADING),), {}),
     # 128 draws without replacement need a population of at least 128.
     "choice": ((256, LEADING), {"replace": False}),
-    # multinomial's shape includes the category axis of p.
-    "multinomial": ((10.0, jnp.array([0.2, 0.3, 0.5])), {"shape": (*LEADING, 3)}),
+    # multinomial: p broadcast to the leading dimensions, no shape= (whose meaning changed in
+    # jax 0.12: it no longer includes the category axis), so every JAX draws (16, 8, 3).
+    "multinomial": ((10.0, jnp.broadcast_to(jnp.array([0.2, 0.3, 0.5]), (*LEADING, 3))), {}),
     # Not a jax.random sampler (so not in OP_ARGS): the mask has the shape of x.
     "dropout": ((jnp.arange(128.0).reshape(LEADING), 0.25), {}),
 }

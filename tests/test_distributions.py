@@ -219,14 +219,18 @@ DISCRETE: list[Case] = [
     ),
     Case(
         "multinomial-10-marginal",
-        lambda g: rs.random.multinomial(g, 10.0, jnp.array([0.2, 0.3, 0.5]), shape=(N, 3))[0][:, 1],
+        # p broadcast to the batch, no shape=: jax 0.12 changed what shape= means (it no
+        # longer includes the category axis; docs/compatibility.md), this call means one thing.
+        lambda g: rs.random.multinomial(
+            g, 10.0, jnp.broadcast_to(jnp.array([0.2, 0.3, 0.5]), (N, 3))
+        )[0][:, 1],
         stats.binom(10, 0.3),
     ),
     Case(
         "multinomial-100-marginal",
-        lambda g: rs.random.multinomial(g, 100.0, jnp.asarray(_categorical_probs(6)), shape=(N, 6))[
-            0
-        ][:, 5],
+        lambda g: rs.random.multinomial(
+            g, 100.0, jnp.broadcast_to(jnp.asarray(_categorical_probs(6)), (N, 6))
+        )[0][:, 5],
         stats.binom(100, _categorical_probs(6)[5]),
     ),
     Case(

@@ -116,6 +116,30 @@ def test_op_with_array_or_default_arguments_equals_raw(name, args, kwargs):
     _assert_same(values, getattr(jax.random, name)(reference_key(SEED, OFFSET), *args, **kwargs))
 
 
+def _jax_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in jax.__version__.split(".")[:3])
+
+
+def test_multinomial_shape_means_what_the_installed_jax_says():
+    # jax 0.12 made shape= the batch shape without the category axis (what its docstring
+    # always said); before, shape= included it. rngstate passes shape= through, so the same
+    # call gives another shape on 0.12 (docs/compatibility.md); its values are jax.random's.
+    p = jnp.array([0.2, 0.3, 0.5])
+    gen = rs.Generator(seed=SEED, offset=OFFSET)
+    values, _ = rs.random.multinomial(gen, 10.0, p, shape=(4, 3))
+    expected = jax.random.multinomial(reference_key(SEED, OFFSET), 10.0, p, shape=(4, 3))
+    _assert_same(values, expected)
+    assert values.shape == ((4, 3, 3) if _jax_version() >= (0, 12) else (4, 3))
+    assert np.all(values.sum(axis=-1) == 10)
+    # p broadcast to the batch and no shape= means the same on every JAX.
+    broadcast, _ = rs.random.multinomial(gen, 10.0, jnp.broadcast_to(p, (4, 3)))
+    assert broadcast.shape == (4, 3)
+    _assert_same(
+        broadcast,
+        jax.random.multinomial(reference_key(SEED, OFFSET), 10.0, jnp.broadcast_to(p, (4, 3))),
+    )
+
+
 def test_bad_arguments_are_reported_like_a_python_call():
     with pytest.raises(TypeError, match="unexpected keyword argument 'shap'"):
         rs.random.normal(rs.Generator(), shap=(2,))
