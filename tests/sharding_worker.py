@@ -28,6 +28,7 @@ from jax.sharding import PartitionSpec as P
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from sharding_cases import (  # noqa: E402
+    JAX_0_12_ROUNDING_OPS,
     LEADING,
     REJECTION_SAMPLERS,
     ROUNDING_CASES,
@@ -160,6 +161,24 @@ def run_config(
     }
 
 
+def raw_jax_random_rounding() -> dict[str, int]:
+    """Raw jax.random, not rngstate: ``{op: values that differ}`` between the unsharded jit
+    and jit with out_shardings over 8 devices, for the ops that may round (sharding_cases)."""
+    key = jax.random.key(5)
+    mesh = Mesh(np.array(jax.devices()[:8]), ("x",))
+
+    def draw(k: jax.Array) -> dict[str, jax.Array]:
+        out = {}
+        for name in sorted(JAX_0_12_ROUNDING_OPS):
+            _, args, kwargs = CASES[name]
+            out[name] = getattr(jax.random, name)(k, *args, **kwargs)
+        return out
+
+    unsharded = jax.device_get(jax.jit(draw)(key))
+    sharded = jax.device_get(jax.jit(draw, out_shardings=NamedSharding(mesh, P("x")))(key))
+    return {name: int(np.sum(sharded[name] != unsharded[name])) for name in unsharded}
+
+
 def run_readme_example() -> str:
     """Run the first Python block of the scaling-out page (its asserts check it); its output."""
     section = SCALING_PAGE.read_text()
@@ -178,6 +197,7 @@ def main() -> None:
         "reference_cpu_seconds": round(time.process_time() - start, 2),
         "configs": [run_config(kind, mesh, cases, reference) for kind, mesh, cases in CONFIGS],
         "readme_example": run_readme_example(),
+        "raw_jax_random_rounding": raw_jax_random_rounding(),
     }
     print(json.dumps(report))
 

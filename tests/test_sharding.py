@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import pathlib
 
+import jax
 import pytest
 from host_devices import run_on_host_devices
-from sharding_cases import REJECTION_SAMPLERS, ROUNDING_CASES, ROUNDING_ULPS
+from sharding_cases import (
+    JAX_0_12_ROUNDING_OPS,
+    REJECTION_SAMPLERS,
+    ROUNDING_CASES,
+    ROUNDING_ULPS,
+)
 
 import rngstate as rs
 
@@ -52,6 +58,21 @@ def test_the_worker_had_8_devices_and_sampled_every_op(report):
     assert ("shard_map", "2x4") in meshes
 
 
+def _jax_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in jax.__version__.split(".")[:3])
+
+
+def _xla_may_round(name: str, config: dict) -> bool:
+    """The one documented exception (docs/compatibility.md): on jax >= 0.12, the ops of
+    JAX_0_12_ROUNDING_OPS under jax.jit split over several devices, as raw jax.random."""
+    return (
+        _jax_version() >= (0, 12)
+        and name in JAX_0_12_ROUNDING_OPS
+        and config["kind"] == "jit"
+        and config["devices"] > 1
+    )
+
+
 @pytest.mark.parametrize("name", rs.random.OP_NAMES)
 def test_sharded_values_equal_the_unsharded_draw(report, name):
     configs = _configs_with(report, name)
@@ -59,7 +80,10 @@ def test_sharded_values_equal_the_unsharded_draw(report, name):
     for c in configs:
         where = f"{name} under {c['kind']} on a {c['mesh']} mesh"
         result = c["ops"][name]
-        assert result["max_ulp"] == 0, f"{where}: differs by {result['max_ulp']} ulp"
+        if _xla_may_round(name, c):
+            assert result["max_ulp"] <= ROUNDING_ULPS, f"{where}: {result['max_ulp']} ulp"
+        else:
+            assert result["max_ulp"] == 0, f"{where}: differs by {result['max_ulp']} ulp"
         assert result["sharding_ok"], f"{where}: the output is not sharded as asked"
         assert result["blocks"] == c["devices"], f"{where}: {result['blocks']} distinct blocks"
 
@@ -87,3 +111,14 @@ def test_event_axis_reductions_differ_by_a_few_ulp_at_most(report, case):
 
 def test_the_readme_example_ran_on_8_devices(report):
     assert report["readme_example"] == "8 blocks of (128, 256)\n"
+
+
+def test_the_rounding_exception_is_raw_jax_randoms_own(report):
+    # The exception of _xla_may_round is JAX's: raw jax.random, sharded by jax.jit over 8
+    # devices, rounds some of these ops differently on jax 0.12, and on no older JAX tested.
+    differing = report["raw_jax_random_rounding"]
+    assert set(differing) == JAX_0_12_ROUNDING_OPS
+    if _jax_version() >= (0, 12):
+        assert sum(differing.values()) > 0, differing
+    else:
+        assert not any(differing.values()), differing
