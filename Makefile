@@ -71,7 +71,7 @@ OLDEST := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed-jax-$(OLDEST_JAX)
 # tests/test_sharding.py is left out: on jax 0.6.2 it fails 3 of 82 (docs/compatibility.md).
 OLDEST_TESTS := tests/test_derivation.py tests/test_generator.py tests/test_random_ops.py \
-	tests/test_fast.py tests/golden
+	tests/test_fast.py tests/test_jax_compat.py tests/golden
 
 $(OLDEST_STAMP): pyproject.toml
 	rm -rf $(OLDEST)
