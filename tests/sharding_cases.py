@@ -75,10 +75,11 @@ ROUNDING_ULPS = 4  # 1 (mvn) and 2 (dirichlet) measured on XLA:CPU, jax 0.10
 
 # jax 0.12 (jaxlib 0.12's XLA:CPU): the transcendental last step of these samplers (log, log1p,
 # exp, pow of a uniform or gamma draw) rounds differently, by an ulp or two, in some elements
-# when jax.jit with out_shardings splits the output over several devices. Raw jax.random does
-# the same: on jax 0.12.0.1, jax.jit(jax.random.exponential, out_shardings=...) on 8 devices
-# differs from the unsharded jit in 1 of 128 values (docs/compatibility.md). The bits
-# underneath are equal; jax 0.6.2 and 0.10.2 give every op exactly.
+# depending on the program it is compiled in: sharded by jax.jit over 8 or 2x4 devices, inside
+# shard_map (every device drawing the whole array) and with out_sharding= alike. Raw
+# jax.random does the same: on jax 0.12.0.1, jax.jit(jax.random.exponential, out_shardings=...)
+# on 8 devices differs from the unsharded jit in 1 of 128 values (docs/compatibility.md). The
+# bits underneath are equal; jax 0.6.2 and 0.10.2 give every op exactly.
 JAX_0_12_ROUNDING_OPS = frozenset(
     "beta chisquare dirichlet exponential f gumbel logistic pareto weibull_min".split()
 )
