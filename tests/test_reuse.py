@@ -441,6 +441,20 @@ def assert_no_compiled_reuse(step, calls: int = 3) -> None:
             step()
 
 
+def caught_when_dropped_passes_when_carried(step, first, marker: str) -> None:
+    """``step(state, x) -> (y, next state)`` called with ``first`` each time (the new state
+    dropped) is caught on its second call; with the state it returned, it passes."""
+    call, message = compiled_reuse(lambda: step(first, jnp.zeros(2)))
+    assert call == 1 and re.search(rf"\S*{re.escape(line(marker))} ", message), message
+    assert "inside compiled code" in message
+    held = {"state": first}
+
+    def carried():
+        _, held["state"] = step(held["state"], jnp.zeros(2))
+
+    assert_no_compiled_reuse(carried)
+
+
 def test_nnx_jit_step_that_does_not_store_the_module_generator_is_caught():
     nnx = pytest.importorskip("flax.nnx")
 
@@ -476,15 +490,7 @@ def test_jax_jit_step_whose_generator_is_not_passed_on_is_caught():
         noise, g = g.normal(x.shape)  # jax-jit-draw
         return x + noise, g
 
-    gen = rs.Generator(22)
-    call, message = compiled_reuse(lambda: step(gen, jnp.zeros(2)))  # gen never replaced
-    assert call == 1 and re.search(rf"\S*{re.escape(line('jax-jit-draw'))} ", message)
-    state = {"gen": gen}
-
-    def carried():
-        _, state["gen"] = step(state["gen"], jnp.zeros(2))
-
-    assert_no_compiled_reuse(carried)
+    caught_when_dropped_passes_when_carried(step, rs.Generator(22), "jax-jit-draw")
 
 
 def test_equinox_filter_jit_step_is_checked_on_every_call():
@@ -501,15 +507,7 @@ def test_equinox_filter_jit_step_is_checked_on_every_call():
     def step(model, x):
         return model(x)
 
-    model = Noisy(rs.Generator(23))
-    call, message = compiled_reuse(lambda: step(model, jnp.zeros(2)))  # new model dropped
-    assert call == 1 and re.search(rf"\S*{re.escape(line('eqx-draw'))} ", message)
-    holder = {"model": model}
-
-    def carried():
-        _, holder["model"] = step(holder["model"], jnp.zeros(2))
-
-    assert_no_compiled_reuse(carried)
+    caught_when_dropped_passes_when_carried(step, Noisy(rs.Generator(23)), "eqx-draw")
 
 
 def test_compiled_draws_in_scan_and_remat_under_grad_are_not_taken_for_reuse():
