@@ -246,10 +246,47 @@ def _record_at_run_time(here: _Call, seed: Any, offset: Any) -> None:
     sees. Left out inside ``shard_map``/``pmap``, where each device runs the callback with
     the same replicated state (the traced check covers those).
     """
+    global _callbacks_compiled
     if _inside(*_PER_DEVICE_FILES):
         return
     callback = functools.partial(_run_time_draw, here, _inside(*_REMAT_FILES))
     jax.debug.callback(callback, seed, offset)
+    _callbacks_compiled = True
+
+
+# JAX's compilation caches are cleared only when a program may lack, or keep, the callbacks:
+# a block around eager draws alone costs no recompilation.
+_TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+_trace_events_seen = False  # False: the event is not reported here, so assume every trace
+_traced_unchecked = True  # a program may have been traced while checking was off
+_callbacks_compiled = False  # a program with run-time records was traced
+
+
+def _note_trace(event: str, duration: float, **kwargs: Any) -> None:
+    global _trace_events_seen, _traced_unchecked
+    if event == _TRACE_EVENT:
+        _trace_events_seen = True
+        if not _eager_active:
+            _traced_unchecked = True
+
+
+jax.monitoring.register_event_duration_secs_listener(_note_trace)
+
+
+def _forget_programs_without_callbacks() -> None:
+    """Entering checking: programs traced before record nothing at run time; retrace them."""
+    global _traced_unchecked
+    if _traced_unchecked or not _trace_events_seen:
+        jax.clear_caches()
+        _traced_unchecked = False
+
+
+def _forget_programs_with_callbacks() -> None:
+    """Leaving checking: no program keeps a callback (a host call per draw) afterwards."""
+    global _callbacks_compiled
+    if _callbacks_compiled:
+        jax.clear_caches()
+        _callbacks_compiled = False
 
 
 def _run_time_draw(here: _Call, remat: bool, seed: Any, offset: Any) -> None:
@@ -293,13 +330,15 @@ def reuse_checking() -> Iterator[None]:
     draw compiles in a ``jax.debug.callback`` that records the ``(seed, offset)`` it consumes
     at run time. So a jitted step (``jax.jit``, ``nnx.jit``, ``eqx.filter_jit``) that does not
     carry out the advanced generator is caught on its second call from a Python loop. To
-    make that so, entering and leaving the outermost block clears JAX's compilation caches
-    (``jax.clear_caches()``): programs compiled before are traced again with the callbacks,
-    and none is left in a program afterwards. A ``jax.checkpoint`` block under ``grad`` runs
-    its draws twice per call (forward and recomputation), so there one repeat of a state by
-    the same draw is let pass (a step that forgets its generator is caught on its second
-    call under ``grad``, on its third without). Draws inside ``shard_map``/``pmap`` are not
-    recorded at run time (each device would report the same replicated state):
+    make that so, entering the outermost block clears JAX's compilation caches
+    (``jax.clear_caches()``) when something was compiled since checking was last on, so
+    programs compiled before are traced again with the callbacks; leaving it clears them
+    when a program with callbacks was compiled inside, so none keeps them afterwards. A
+    block around eager draws alone recompiles nothing. A ``jax.checkpoint`` block under ``grad``
+    runs its draws twice per call (forward and recomputation), so there one repeat of a state by
+    the same draw is let pass (a step that forgets its generator is caught on its second call
+    under ``grad``, on its third without). Draws inside ``shard_map``/``pmap`` are not recorded
+    at run time (each device would report the same replicated state):
     :func:`check_reuse` covers them.
     ``RNGSTATE_CHECK_REUSE=1`` in the environment checks the whole process (a reuse found in
     compiled code then surfaces as the ``JaxRuntimeError`` of the failed callback, which
@@ -325,8 +364,7 @@ def reuse_checking() -> Iterator[None]:
         _depth += 1
         _eager_active = True
     if outermost:
-        # Programs compiled before have no run-time record of their draws: trace them again.
-        jax.clear_caches()
+        _forget_programs_without_callbacks()
     try:
         yield
         jax.effects_barrier()  # the callbacks of programs still running have recorded
@@ -341,7 +379,7 @@ def reuse_checking() -> Iterator[None]:
                 _consumed.clear()
                 _repeated.clear()
         if outermost:
-            jax.clear_caches()  # and leave no callback in the programs compiled inside
+            _forget_programs_with_callbacks()
     _raise_pending()
 
 

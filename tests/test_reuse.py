@@ -543,6 +543,25 @@ def test_programs_compiled_while_checking_do_not_record_after_it():
         f(g)
 
 
+def test_blocks_around_eager_draws_alone_clear_no_compilation_cache(monkeypatch):
+    g = rs.Generator(26)
+    jax.jit(lambda x: x + 1)(1)  # something compiled while checking is off
+    cleared = []
+    real_clear = jax.clear_caches
+    monkeypatch.setattr(jax, "clear_caches", lambda: (cleared.append(1), real_clear()))
+    with rs.reuse_checking():  # so this block retraces what runs in it
+        g.normal((3,))
+    assert cleared == [1]
+    for i in range(3):
+        with rs.reuse_checking():
+            g.construct(i + 1).normal((3,))
+    assert cleared == [1]  # eager draws compile no callback: nothing to clear
+    f = jax.jit(lambda g: g.normal(())[0])
+    with rs.reuse_checking():
+        f(g)  # compiled inside, with a callback: cleared on leaving
+    assert cleared == [1, 1]
+
+
 def test_environment_variable_checks_the_whole_process():
     code = "import rngstate as rs\ng = rs.Generator(0)\ng.normal(())\ng.normal(())\n"
     run = subprocess.run(
