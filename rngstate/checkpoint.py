@@ -759,7 +759,8 @@ def load(path: str | os.PathLike[str], target: Any = None) -> Any:
     Without ``target``, JAX arrays come back as JAX arrays (on the default device), NumPy
     arrays as NumPy ones, dicts, lists and tuples as themselves, and each other pytree node
     (``nnx.State``, a NamedTuple, ...) as a dict of its children by key (a ``GetAttrKey``'s
-    name, a ``DictKey``'s key, an index). With ``target``, a pytree of arrays,
+    name, a ``DictKey``'s key, an index): a :class:`LoadedNode`, which saves again under the
+    same key paths and node type. With ``target``, a pytree of arrays,
     ``jax.ShapeDtypeStruct`` (``jax.eval_shape``'s output) or plain values, the result has
     the target's structure and node types; each leaf must have the target leaf's shape and
     dtype, and comes back as the target's kind (JAX arrays, on the target's sharding where it
