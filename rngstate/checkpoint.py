@@ -54,10 +54,12 @@ from rngstate._ckpt_schema import (
     stored_dtype,
 )
 from rngstate.generator import Generator
+from rngstate.pytrees import _is_generator_pair
 
 __all__ = [
     "FORMAT_VERSION",
     "CheckpointError",
+    "LoadedNode",
     "CheckpointSettingsWarning",
     "format_summary",
     "load",
@@ -247,7 +249,8 @@ class _Encoder:
             text = jax.tree_util.keystr((entry,))
             items.append([self.entry(entry, where), self.node(child, where + text)])
         kind = type(value)
-        return {"t": "node", "type": f"{kind.__module__}.{kind.__qualname__}", "items": items}
+        name = value.type_name if kind is LoadedNode else f"{kind.__module__}.{kind.__qualname__}"
+        return {"t": "node", "type": name, "items": items}
 
     def entry(self, entry: Any, where: str) -> dict[str, Any]:
         tu = jax.tree_util
@@ -381,14 +384,55 @@ def _decode(archive: zipfile.ZipFile, meta: dict[str, Any], to_jax: Callable) ->
     return _build(meta["tree"], arrays, "", to_jax)
 
 
+class LoadedNode(dict):
+    """A pytree node read without a target: a dict of its children by name that keeps the
+    saved key entries, so saving it again writes the same key paths.
+
+    An ``nnx.State`` holds each Variable as a node with the child ``.value`` (a
+    ``GetAttrKey``); read back as a plain dict it would be saved again as ``['value']``, and
+    the file would no longer load against the model. A ``LoadedNode`` flattens with the
+    saved entries and is saved under the saved node's type name.
+
+    >>> import jax
+    >>> node = LoadedNode("flax.nnx.Param", [(jax.tree_util.GetAttrKey("value"), 1.0)])
+    >>> node["value"], jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(node)[0][0][0])
+    (1.0, '.value')
+    """
+
+    def __init__(self, type_name: str, entries: list[tuple[Any, Any]]) -> None:
+        super().__init__((_entry_name(entry), child) for entry, child in entries)
+        self.type_name = type_name
+        self._entries = {_entry_name(entry): entry for entry, _ in entries}
+
+    def entries(self) -> tuple[Any, ...]:
+        """The key entry of each child: the saved one, a ``DictKey`` for a key added since."""
+        return tuple(self._entries.get(k, jax.tree_util.DictKey(k)) for k in self)
+
+    def __repr__(self) -> str:
+        return f"LoadedNode({self.type_name}, {dict.__repr__(self)})"
+
+
+def _flatten_loaded(node: LoadedNode) -> tuple[list[tuple[Any, Any]], tuple[str, tuple]]:
+    entries = node.entries()
+    return [(entry, node[_entry_name(entry)]) for entry in entries], (node.type_name, entries)
+
+
+jax.tree_util.register_pytree_with_keys(
+    LoadedNode,
+    _flatten_loaded,
+    lambda aux, children: LoadedNode(aux[0], list(zip(aux[1], children, strict=True))),
+)
+
+
 def _plain(value: Any) -> Any:
-    """A read tree without a target: registered nodes become dicts of their children."""
+    """A read tree without a target: registered nodes become :class:`LoadedNode` dicts."""
     if type(value) is dict:
         return {k: _plain(v) for k, v in value.items()}
     if type(value) in (list, tuple):
         return type(value)(_plain(v) for v in value)
     if isinstance(value, _Node):
-        return {_entry_name(entry): _plain(child) for entry, child in value.entries}
+        children = [(entry, _plain(child)) for entry, child in value.entries]
+        return LoadedNode(value.type_name, children)
     return value
 
 
@@ -715,7 +759,8 @@ def load(path: str | os.PathLike[str], target: Any = None) -> Any:
     Without ``target``, JAX arrays come back as JAX arrays (on the default device), NumPy
     arrays as NumPy ones, dicts, lists and tuples as themselves, and each other pytree node
     (``nnx.State``, a NamedTuple, ...) as a dict of its children by key (a ``GetAttrKey``'s
-    name, a ``DictKey``'s key, an index). With ``target``, a pytree of arrays,
+    name, a ``DictKey``'s key, an index): a :class:`LoadedNode`, which saves again under the
+    same key paths and node type. With ``target``, a pytree of arrays,
     ``jax.ShapeDtypeStruct`` (``jax.eval_shape``'s output) or plain values, the result has
     the target's structure and node types; each leaf must have the target leaf's shape and
     dtype, and comes back as the target's kind (JAX arrays, on the target's sharding where it
@@ -766,8 +811,19 @@ def _words_to_ints(words: jax.Array) -> Any:
 
 
 def _leaves(value: Any, where: str) -> Iterator[tuple[str, Any]]:
-    """Each leaf with its place, written as jax.tree_util.keystr writes key paths."""
-    if type(value) is dict:
+    """Each leaf with its place, written as jax.tree_util.keystr writes key paths.
+
+    A node holding exactly a generator's two leaves by name (``nnx.state`` of a module that
+    holds a Generator, an Orbax-style ``{'seed', 'offset'}`` dict) is listed as a generator.
+    """
+    named = (
+        {_entry_name(entry): child for entry, child in value.entries}
+        if isinstance(value, _Node)
+        else value
+    )
+    if _is_generator_pair(named):
+        yield where, Generator.from_words(named["seed"], named["offset"])
+    elif type(value) is dict:
         for key, child in value.items():
             yield from _leaves(child, f"{where}[{key!r}]")
     elif type(value) in (list, tuple):

@@ -35,8 +35,18 @@ def _inspect(args: argparse.Namespace) -> int:
         message = f"{args.file}: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
         print(f"rngstate inspect: error: {message}", file=sys.stderr)
         return 2
-    print(json.dumps(info, indent=2) if args.json else checkpoint.format_summary(info))
+    try:
+        print(json.dumps(info, indent=2) if args.json else checkpoint.format_summary(info))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()  # the reader (head, less) closed the pipe: stop quietly
     return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit writes no second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 _BLOCK_WORDS = 2**20  # words per generator offset in `rngstate bits`
@@ -61,8 +71,7 @@ def _bits(args: argparse.Namespace) -> int:
         out.flush()
     except BrokenPipeError:
         # The reader (dieharder, head) closed the pipe: stop quietly, as `yes | head` does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _quiet_stdout()
     return 0
 
 

@@ -8,9 +8,12 @@ checker cannot see this: each op derives a fresh key object. Two checkers can:
   computed for the verdict), follows every generator through the jaxpr, and raises
   :class:`GeneratorReuseError` if two ops can consume the same state, naming both ops and
   their source lines; if none can, it calls the function.
-* :func:`reuse_checking` (eager): inside the block, every eager draw records the state it
-  consumed, and a second draw of one state raises. ``RNGSTATE_CHECK_REUSE=1`` in the
-  environment turns it on for the whole process. Off, it costs one flag test per draw.
+* :func:`reuse_checking` (eager): inside the block, every draw records the state it
+  consumed, and a second draw of one state raises. Draws inside compiled code (``jit``,
+  ``nnx.jit``, ``eqx.filter_jit``) record theirs as they run, through a callback compiled in
+  only while checking is on, so a jitted step called from a Python loop is checked on every
+  call. ``RNGSTATE_CHECK_REUSE=1`` in the environment turns it on for the whole process.
+  Off, it costs one flag test per draw.
 
 >>> import rngstate as rs
 >>> def twice(g):
@@ -30,6 +33,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import logging
 import math
 import os
 import sys
@@ -146,10 +150,10 @@ def _eager_caller(name: str) -> _Call | None:
 def record(name: str, gen: Any) -> None:
     """Record that op ``name`` consumed ``gen``'s state; raise if it was consumed before.
 
-    Called by every draw while :func:`reuse_checking` is on. Draws inside a trace (jit,
-    vmap, scan) are left to :func:`check_reuse`; draws of the process-wide state
-    (``rngstate.ops``) are not recorded: that state only repeats when it is rewound on
-    purpose (``set_seed``, ``restore``, ``fork_rng``).
+    Called by every draw while :func:`reuse_checking` is on. A draw being traced (jit,
+    vmap, scan) compiles in a callback that records the state it consumes each time the
+    program runs; draws of the process-wide state (``rngstate.ops``) are not recorded: that
+    state only repeats when it is rewound on purpose (``set_seed``, ``restore``, ``fork_rng``).
 
     >>> import rngstate as rs
     >>> with reuse_checking():
@@ -161,24 +165,156 @@ def record(name: str, gen: Any) -> None:
     uniform draws from Generator(seed=3, offset=0)
     """
     seed, offset = gen.seed, gen.offset
-    if isinstance(seed, jax.core.Tracer) or isinstance(offset, jax.core.Tracer):
-        return
     here = _eager_caller(name)
     if here is None:
         return
-    state = (np.asarray(seed).tobytes(), np.asarray(offset).tobytes(), seed.shape)
+    if isinstance(seed, jax.core.Tracer) or isinstance(offset, jax.core.Tracer):
+        _record_at_run_time(here, seed, offset)
+        return
+    _consume(here, np.asarray(seed), np.asarray(offset))
+
+
+def _consume(here: _Call, seed: np.ndarray, offset: np.ndarray, compiled: bool = False) -> None:
+    """Record that ``here`` consumed ``(seed, offset)``; raise if it was consumed before.
+
+    ``compiled``: the draw ran inside compiled code, where the same traced draw may run twice
+    in one call (the recomputation of a ``jax.checkpoint`` block under ``grad``): one repeat
+    of one state by the very same traced draw is let pass.
+    """
+    state = (seed.tobytes(), offset.tobytes(), seed.shape)
     with _lock:
         first = _consumed.get(state)
         if first is None:
             _consumed[state] = here
             return
+        if compiled and first is here and state not in _repeated:
+            _repeated.add(state)
+            return
+    from rngstate.generator import Generator  # reuse is imported by generator
+
+    gen = Generator.from_words(seed, offset)
+    note = (
+        ", inside compiled code,\n  which the same draw made earlier (in an earlier call of "
+        "the compiled function): " + _COMPILED_FIX + "\n"
+        if first is here
+        else f",\n  which {first} already drew from.\n"
+    )
     raise GeneratorReuseError(
         "a generator state is drawn from twice:\n"
-        f"  {here.op} draws from {gen!r} at {str(here).split(' at ', 1)[1]},\n"
-        f"  which {first} already drew from.\n" + _FIX,
+        f"  {here.op} draws from {gen!r} at {str(here).split(' at ', 1)[1]}" + note + _FIX,
         first=str(first),
         second=str(here),
     )
+
+
+# -- draws inside compiled code, checked as they run ------------------------------------------
+
+_COMPILED_FIX = (
+    "the function does not carry out the generator the op returned, so every call draws "
+    "the same numbers. Store it (`noise, self.gen = self.gen.normal(...)` in an nnx.Module "
+    "under nnx.jit) or return it from the jitted step and pass that one to the next call."
+)
+
+_repeated: set[tuple[bytes, bytes, tuple[int, ...]]] = set()
+_pending: list[GeneratorReuseError] = []  # a reuse found inside compiled code, not yet raised
+
+
+def _inside(*files: str) -> bool:
+    """Whether the trace now running is inside a call made from one of JAX's ``files``."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(files):
+            return True
+        frame = frame.f_back
+    return False
+
+
+_REMAT_FILES = (os.path.join("jax", "_src", "ad_checkpoint.py"),)
+_PER_DEVICE_FILES = (
+    os.path.join("jax", "_src", "shard_map.py"),
+    os.path.join("jax", "experimental", "shard_map.py"),
+    os.path.join("jax", "_src", "interpreters", "pxla.py"),
+)
+
+
+def _record_at_run_time(here: _Call, seed: Any, offset: Any) -> None:
+    """Compile into the trace a callback that records the state the draw consumes at run time.
+
+    Only while checking is on (:func:`reuse_checking` retraces what was compiled before it),
+    so a jitted step called from a Python loop is checked on every call: a step that does
+    not carry out its advanced generator draws the same state again, which the eager table
+    sees. Left out inside ``shard_map``/``pmap``, where each device runs the callback with
+    the same replicated state (the traced check covers those).
+    """
+    global _callbacks_compiled
+    if _inside(*_PER_DEVICE_FILES):
+        return
+    callback = functools.partial(_run_time_draw, here, _inside(*_REMAT_FILES))
+    jax.debug.callback(callback, seed, offset)
+    _callbacks_compiled = True
+
+
+# JAX's compilation caches are cleared only when a program may lack, or keep, the callbacks:
+# a block around eager draws alone costs no recompilation.
+_TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+_trace_events_seen = False  # False: the event is not reported here, so assume every trace
+_traced_unchecked = True  # a program may have been traced while checking was off
+_callbacks_compiled = False  # a program with run-time records was traced
+
+
+def _note_trace(event: str, duration: float, **kwargs: Any) -> None:
+    global _trace_events_seen, _traced_unchecked
+    if event == _TRACE_EVENT:
+        _trace_events_seen = True
+        if not _eager_active:
+            _traced_unchecked = True
+
+
+jax.monitoring.register_event_duration_secs_listener(_note_trace)
+
+
+def _forget_programs_without_callbacks() -> None:
+    """Entering checking: programs traced before record nothing at run time; retrace them."""
+    global _traced_unchecked
+    if _traced_unchecked or not _trace_events_seen:
+        jax.clear_caches()
+        _traced_unchecked = False
+
+
+def _forget_programs_with_callbacks() -> None:
+    """Leaving checking: no program keeps a callback (a host call per draw) afterwards."""
+    global _callbacks_compiled
+    if _callbacks_compiled:
+        jax.clear_caches()
+        _callbacks_compiled = False
+
+
+def _run_time_draw(here: _Call, remat: bool, seed: Any, offset: Any) -> None:
+    if not _eager_active:  # compiled while checking was on, run after it ended
+        return
+    try:
+        _consume(here, np.asarray(seed), np.asarray(offset), compiled=remat)
+    except GeneratorReuseError as error:
+        with _lock:
+            _pending.append(error)
+        raise  # stops the program; reuse_checking re-raises it as itself
+
+
+def _not_a_reported_reuse(record: logging.LogRecord) -> bool:
+    """JAX logs each failed callback with its traceback; a reuse is raised in full anyway."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, GeneratorReuseError)
+
+
+logging.getLogger("jax._src.debugging").addFilter(_not_a_reported_reuse)
+
+
+def _raise_pending(cause: BaseException | None = None) -> None:
+    with _lock:
+        error = _pending[0] if _pending else None
+        _pending.clear()
+    if error is not None:
+        raise error from cause
 
 
 @contextlib.contextmanager
@@ -188,9 +324,25 @@ def reuse_checking() -> Iterator[None]:
     Every op, initializer, ``dropout`` and ``spawn`` called eagerly records the
     ``(seed, offset)`` it consumed (one small entry per draw, kept until the outermost block
     ends). A draw of a recorded state raises :class:`GeneratorReuseError` naming the op, the
-    line that called it, and the op and line that drew from that state first. Draws traced
-    under ``jit``/``vmap``/``scan`` are not seen here: use :func:`check_reuse` on the jitted
-    function. ``RNGSTATE_CHECK_REUSE=1`` in the environment checks the whole process.
+    line that called it, and the op and line that drew from that state first.
+
+    Draws inside compiled code are checked as they run: while checking is on, each traced
+    draw compiles in a ``jax.debug.callback`` that records the ``(seed, offset)`` it consumes
+    at run time. So a jitted step (``jax.jit``, ``nnx.jit``, ``eqx.filter_jit``) that does not
+    carry out the advanced generator is caught on its second call from a Python loop. To
+    make that so, entering the outermost block clears JAX's compilation caches
+    (``jax.clear_caches()``) when something was compiled since checking was last on, so
+    programs compiled before are traced again with the callbacks; leaving it clears them
+    when a program with callbacks was compiled inside, so none keeps them afterwards. A
+    block around eager draws alone recompiles nothing. A ``jax.checkpoint`` block under ``grad``
+    runs its draws twice per call (forward and recomputation), so there one repeat of a state by
+    the same draw is let pass (a step that forgets its generator is caught on its second call
+    under ``grad``, on its third without). Draws inside ``shard_map``/``pmap`` are not recorded
+    at run time (each device would report the same replicated state):
+    :func:`check_reuse` covers them.
+    ``RNGSTATE_CHECK_REUSE=1`` in the environment checks the whole process (a reuse found in
+    compiled code then surfaces as the ``JaxRuntimeError`` of the failed callback, which
+    holds the message).
 
     >>> import rngstate as rs
     >>> g = rs.Generator(0)
@@ -204,18 +356,31 @@ def reuse_checking() -> Iterator[None]:
     """
     global _eager_active, _depth
     with _lock:
-        if _depth == 0 and not _env_on:
+        outermost = _depth == 0 and not _env_on
+        if outermost:
             _consumed.clear()
+            _repeated.clear()
+            _pending.clear()
         _depth += 1
         _eager_active = True
+    if outermost:
+        _forget_programs_without_callbacks()
     try:
         yield
+        jax.effects_barrier()  # the callbacks of programs still running have recorded
+    except Exception as error:
+        _raise_pending(error)  # a reuse found in compiled code, raised as itself
+        raise
     finally:
         with _lock:
             _depth -= 1
             if _depth == 0 and not _env_on:
                 _eager_active = False
                 _consumed.clear()
+                _repeated.clear()
+        if outermost:
+            _forget_programs_with_callbacks()
+    _raise_pending()
 
 
 # -- the traced check: abstract values -------------------------------------------------------

@@ -99,6 +99,31 @@ def test_nnx_state_without_a_target_comes_back_as_dicts_by_key(tmp_path):
     np.testing.assert_array_equal(plain["kernel"]["value"], by_path["['kernel'].value"])
 
 
+def test_nnx_state_loaded_without_a_target_saves_again_under_the_same_key_paths(tmp_path):
+    nnx = pytest.importorskip("flax.nnx")
+    model = nnx.Linear(2, 3, rngs=nnx.Rngs(1))
+    state = nnx.state(model)
+    rs.save(tmp_path / "a.ckpt", state)
+    rs.save(tmp_path / "b.ckpt", rs.load(tmp_path / "a.ckpt"))  # no target, then saved again
+    paths = [e["path"] for e in rs.checkpoint.summary(tmp_path / "b.ckpt")["entries"]]
+    assert paths == [e["path"] for e in rs.checkpoint.summary(tmp_path / "a.ckpt")["entries"]]
+    assert "['kernel'].value" in paths
+    fresh = nnx.Linear(2, 3, rngs=nnx.Rngs(9))
+    nnx.update(fresh, rs.load(tmp_path / "b.ckpt", target=nnx.state(fresh)))
+    x = jnp.arange(2.0)[None]
+    np.testing.assert_array_equal(fresh(x), model(x))
+
+
+def test_a_node_loaded_without_a_target_keeps_keys_added_to_it(tmp_path):
+    nnx = pytest.importorskip("flax.nnx")
+    rs.save(tmp_path / "a.ckpt", nnx.state(nnx.Linear(2, 3, rngs=nnx.Rngs(1))))
+    plain = rs.load(tmp_path / "a.ckpt")
+    plain["step"] = 7  # a key the saved node did not have: an ordinary dict key
+    rs.save(tmp_path / "b.ckpt", plain)
+    paths = {e["path"] for e in rs.checkpoint.summary(tmp_path / "b.ckpt")["entries"]}
+    assert {"['step']", "['kernel'].value", "['bias'].value"} == paths
+
+
 def test_an_abstract_nnx_model_is_a_target(tmp_path):
     nnx = pytest.importorskip("flax.nnx")
     model = nnx.Linear(3, 4, rngs=nnx.Rngs(5))

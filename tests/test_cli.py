@@ -284,3 +284,39 @@ def test_differences_finds_one_flipped_bit():
     assert demo.differences(a, b) == ["['w']"]
     assert demo.differences(a, {"w": a["w"], "gen": rs.Generator(1, 1)}) == ["['gen'].offset"]
     assert demo.differences(a, a) == []
+
+
+def test_inspect_lists_a_generator_held_in_nnx_state_as_a_generator(tmp_path, capsys):
+    nnx = pytest.importorskip("flax.nnx")
+
+    class Noisy(nnx.Module):
+        def __init__(self, gen):
+            self.bias = nnx.Param(jnp.zeros(3))
+            self.gen = nnx.data(gen)
+
+    path = tmp_path / "model.ckpt"
+    state = nnx.state(Noisy(rs.Generator(2**40 + 3, offset=9)))
+    # nnx.state flattens the Generator into its two uint32[2] leaves by name
+    assert set(state["gen"]) == {"seed", "offset"}
+    rs.save(path, state)
+    assert cli.main(["inspect", "--json", str(path)]) == 0
+    entries = {e["path"]: e for e in json.loads(capsys.readouterr().out)["entries"]}
+    assert entries["['gen']"] == {
+        "path": "['gen']",
+        "kind": "generator",
+        "seed": 2**40 + 3,
+        "offset": 9,
+    }
+    assert entries["['bias'].value"]["kind"] == "array"
+
+
+def test_inspect_into_a_pipe_closed_early_stops_quietly(tmp_path):
+    path = tmp_path / "many.ckpt"
+    rs.save(path, {f"w{i:05d}": np.zeros(1, np.float32) for i in range(5000)})
+    command = f"{sys.executable} -m rngstate inspect {path} | head -n 2"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.count("\n") == 2 and done.stdout.startswith("checkpoint  ")
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr

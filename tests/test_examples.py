@@ -33,3 +33,20 @@ def test_example_resumes_bit_identically_on_1_and_4_devices(script, library):
         assert f"{devices} device(s): final params and all losses bit-identical: True" in (
             proc.stdout
         ), proc.stdout
+
+
+def test_flax_vae_port_resumes_bit_identically_with_rs_save_and_with_orbax():
+    pytest.importorskip("flax.nnx")
+    pytest.importorskip("orbax.checkpoint")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "flax_vae.py"), "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("rs.save", "Orbax"):
+        assert (
+            f"{name}: killed after step 7 and resumed: 10 losses, params and generators "
+            "bit-identical: True"
+        ) in proc.stdout, proc.stdout

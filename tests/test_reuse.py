@@ -409,7 +409,7 @@ def test_eager_check_is_off_by_default_and_after_the_block():
     g.normal(())
 
 
-def test_eager_check_leaves_traced_draws_and_the_facade_alone():
+def test_eager_check_leaves_the_facade_alone_and_passes_jitted_draws_of_new_states():
     with rs.reuse_checking():
         rs.set_seed(5)
         first = rs.ops.normal((2,))
@@ -418,6 +418,148 @@ def test_eager_check_leaves_traced_draws_and_the_facade_alone():
         f = jax.jit(lambda g: g.normal(())[1])
         f(rs.Generator(1))
         f(rs.Generator(2))
+
+
+# -- draws inside compiled code, checked as they run (the step that forgets its generator) ---
+
+
+def compiled_reuse(step, calls: int = 3) -> tuple[int, str]:
+    """Call ``step()`` up to ``calls`` times under reuse_checking: the call that raised, and
+    the message (``(calls, "")`` when none did)."""
+    made = []
+    with pytest.raises(rs.GeneratorReuseError) as info:
+        with rs.reuse_checking():
+            for call in range(calls):
+                made.append(call)
+                step()
+    return made[-1], str(info.value)
+
+
+def assert_no_compiled_reuse(step, calls: int = 3) -> None:
+    with rs.reuse_checking():
+        for _ in range(calls):
+            step()
+
+
+def caught_when_dropped_passes_when_carried(step, first, marker: str) -> None:
+    """``step(state, x) -> (y, next state)`` called with ``first`` each time (the new state
+    dropped) is caught on its second call; with the state it returned, it passes."""
+    call, message = compiled_reuse(lambda: step(first, jnp.zeros(2)))
+    assert call == 1 and re.search(rf"\S*{re.escape(line(marker))} ", message), message
+    assert "inside compiled code" in message
+    held = {"state": first}
+
+    def carried():
+        _, held["state"] = step(held["state"], jnp.zeros(2))
+
+    assert_no_compiled_reuse(carried)
+
+
+def test_nnx_jit_step_that_does_not_store_the_module_generator_is_caught():
+    nnx = pytest.importorskip("flax.nnx")
+
+    class Forgets(nnx.Module):
+        def __init__(self, gen):
+            self.gen = nnx.data(gen)
+
+        def __call__(self, x):
+            noise, _ = self.gen.normal(x.shape)  # nnx-forgets
+            return x + noise
+
+    class Stores(Forgets):
+        def __call__(self, x):
+            noise, self.gen = self.gen.normal(x.shape)
+            return x + noise
+
+    step = nnx.jit(lambda m, x: m(x))
+    forgets = Forgets(rs.Generator(21))
+    step(forgets, jnp.zeros(2))  # compiled before checking starts: retraced by it
+    call, message = compiled_reuse(lambda: step(forgets, jnp.zeros(2)))
+    assert call == 1  # the second call of the jitted step
+    assert "normal draws from Generator(seed=21, offset=0) at " in message
+    assert re.search(rf"\S*{re.escape(line('nnx-forgets'))} ", message), message
+    assert "inside compiled code" in message and "self.gen = self.gen.normal" in message
+    stores = Stores(rs.Generator(21))
+    assert_no_compiled_reuse(lambda: step(stores, jnp.zeros(2)))
+    assert stores.gen == rs.Generator(21).construct(3)
+
+
+def test_jax_jit_step_whose_generator_is_not_passed_on_is_caught():
+    @jax.jit
+    def step(g, x):
+        noise, g = g.normal(x.shape)  # jax-jit-draw
+        return x + noise, g
+
+    caught_when_dropped_passes_when_carried(step, rs.Generator(22), "jax-jit-draw")
+
+
+def test_equinox_filter_jit_step_is_checked_on_every_call():
+    eqx = pytest.importorskip("equinox")
+
+    class Noisy(eqx.Module):
+        gen: rs.Generator
+
+        def __call__(self, x):
+            noise, gen = self.gen.normal(x.shape)  # eqx-draw
+            return x + noise, eqx.tree_at(lambda m: m.gen, self, gen)
+
+    @eqx.filter_jit
+    def step(model, x):
+        return model(x)
+
+    caught_when_dropped_passes_when_carried(step, Noisy(rs.Generator(23)), "eqx-draw")
+
+
+def test_compiled_draws_in_scan_and_remat_under_grad_are_not_taken_for_reuse():
+    def loss(w, g):
+        def body(g, _):
+            noise, g = g.normal(w.shape)
+            return g, jnp.sum((w + noise) ** 2)
+
+        g, losses = lax.scan(body, g, None, length=3)
+        return losses.sum(), g
+
+    grad = jax.jit(jax.grad(jax.checkpoint(loss), has_aux=True))
+    state = {"gen": rs.Generator(24)}
+
+    def carried():
+        _, state["gen"] = grad(jnp.ones(2), state["gen"])
+
+    assert_no_compiled_reuse(carried)  # the recomputation draws each state again, by design
+    assert state["gen"] == rs.Generator(24).construct(9)
+    gen = rs.Generator(24)
+    call, _ = compiled_reuse(lambda: grad(jnp.ones(2), gen))
+    assert call == 1  # forward and recomputation of call 0, then call 1 draws again
+
+
+def test_programs_compiled_while_checking_do_not_record_after_it():
+    f = jax.jit(lambda g: g.normal(())[0])
+    g = rs.Generator(25)
+    with rs.reuse_checking():
+        f(g)
+    assert not rs.reuse._eager_active
+    assert f(g) == f(g)  # unchecked again: the same state twice, nothing recorded or raised
+    with rs.reuse_checking():  # a new block starts with nothing recorded
+        f(g)
+
+
+def test_blocks_around_eager_draws_alone_clear_no_compilation_cache(monkeypatch):
+    g = rs.Generator(26)
+    jax.jit(lambda x: x + 1)(1)  # something compiled while checking is off
+    cleared = []
+    real_clear = jax.clear_caches
+    monkeypatch.setattr(jax, "clear_caches", lambda: (cleared.append(1), real_clear()))
+    with rs.reuse_checking():  # so this block retraces what runs in it
+        g.normal((3,))
+    assert cleared == [1]
+    for i in range(3):
+        with rs.reuse_checking():
+            g.construct(i + 1).normal((3,))
+    assert cleared == [1]  # eager draws compile no callback: nothing to clear
+    f = jax.jit(lambda g: g.normal(())[0])
+    with rs.reuse_checking():
+        f(g)  # compiled inside, with a callback: cleared on leaving
+    assert cleared == [1, 1]
 
 
 def test_environment_variable_checks_the_whole_process():
