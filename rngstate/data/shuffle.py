@@ -1,0 +1,253 @@
+"""``index_shuffle``: one position of a keyed pseudo-random permutation of ``[0, n)``, per index.
+
+The construction (docs/data.md says the same, with the reasons):
+
+* ``m = max(bit_length(n - 1), 2)`` bits; an index is split as ``x = A * 2**b + B`` with
+  ``b = m // 2`` low bits in ``B`` and ``a = m - b`` high bits in ``A`` (``a, b <= 32``:
+  each half is one ``uint32`` word, with or without ``jax_enable_x64``).
+* Eight rounds of an alternating (unbalanced) Feistel network, FFX's "method 2" with
+  addition:  ``(A, B) -> (B, (A + F_i(B)) mod 2**a)``; the halves swap widths each round and
+  an even number of rounds brings them back. Each round is a bijection of ``[0, 2**m)``
+  whatever ``F_i`` is; addition (not xor) lets the network reach odd permutations too.
+* ``F_i(B) = mix(B xor k_i) xor k'_i``, ``mix`` a fixed two-multiply 32-bit avalanche
+  (Wellons's ``lowbias32``), ``(k_i, k'_i)`` the round keys. They are hashed once per call,
+  on scalars, by the project's Threefry-2x32-20: ``K`` = the contract key of ``gen``
+  (``threefry(seed, offset)``), ``K_n = threefry(K, [n >> 32, n & 0xffffffff])``, and
+  ``(k_i, k'_i) = threefry(K_n, [TAG, i])``: a new ``n`` gives unrelated round keys.
+* Cycle walking: an image ``>= n`` is pushed through the network again until it lands in
+  ``[0, n)``. Since ``2**m < 4n``, fewer than four passes are needed on average; it stops
+  because the walk follows the cycle of a permutation of a finite set back into ``[0, n)``.
+  For ``n`` a power of two (``n >= 4``) there is nothing to walk.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rngstate import _u64
+from rngstate.generator import Generator, derive_key
+from rngstate.threefry import threefry2x32
+
+__all__ = ["index_shuffle", "MAX_N", "ROUNDS"]
+
+ROUNDS = 8
+"""Feistel rounds: twice Luby-Rackoff's four, since ``F_i`` is a keyed mixer, not a PRF."""
+
+MAX_N = 2**64 - 1
+"""The largest ``n``: indices must also fit their dtype (``uint32`` at most without x64)."""
+
+_ROUND_TAG = int.from_bytes(b"rsIS", "big")  # the counter's high word of the round keys
+_MASK32 = 0xFFFFFFFF
+
+
+def check_n(n: Any) -> int:
+    """``n`` as a Python int in ``[1, 2**64)``, or a ``TypeError``/``ValueError`` naming it.
+
+    >>> check_n(10)
+    10
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int in [1, 2**64), got {type(n).__name__} {n!r}")
+    n = int(n)
+    if not 1 <= n <= MAX_N:
+        raise ValueError(f"n must be in [1, 2**64), got {n}")
+    return n
+
+
+def _fits(dtype: Any, n: int) -> bool:
+    return int(jnp.iinfo(dtype).max) >= n - 1
+
+
+def default_index_dtype(n: int) -> Any:
+    """The narrowest of ``int32``, ``uint32``, ``int64``, ``uint64`` that holds ``n - 1``.
+
+    64-bit dtypes need ``jax_enable_x64``; without it a larger ``n`` is a ``ValueError``.
+
+    >>> default_index_dtype(10**9), default_index_dtype(2**32 - 1)
+    (dtype('int32'), dtype('uint32'))
+    """
+    wide = (jnp.int64, jnp.uint64) if jax.config.jax_enable_x64 else ()
+    for dtype in (jnp.int32, jnp.uint32, *wide):
+        if _fits(dtype, n):
+            return np.dtype(dtype)
+    raise ValueError(
+        f"n must be at most 2**32 - 1 without jax_enable_x64 (indices are 32-bit), got {n}"
+    )
+
+
+def _as_indices(index: Any, n: int) -> jax.Array:
+    """``index`` as an integer JAX array whose dtype holds ``n - 1``, range-checked if concrete."""
+    if isinstance(index, (bool, np.bool_)):
+        raise TypeError(f"index must be an integer or an integer array, got bool {index!r}")
+    if isinstance(index, jax.core.Tracer) or isinstance(index, jax.Array):
+        dtype = index.dtype
+        if dtype == jnp.bool_ or not jnp.issubdtype(dtype, jnp.integer):
+            raise TypeError(f"index must be an integer array, got dtype {dtype}")
+        if not _fits(dtype, n):
+            raise ValueError(
+                f"index has dtype {dtype}, which cannot hold positions up to n - 1 = {n - 1}; "
+                f"pass {default_index_dtype(n)} indices"
+            )
+        if _u64.is_concrete(index):
+            _check_range(np.asarray(index), n)
+        return index
+    try:
+        host = np.asarray(index)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"index must be an integer or an integer array, got {index!r}") from None
+    if host.dtype == np.bool_ or not np.issubdtype(host.dtype, np.integer):
+        if host.dtype == object and all(isinstance(v, int) for v in host.ravel()):
+            _check_range(host, n)  # Python ints beyond int64: out of range anyway
+        raise TypeError(f"index must be an integer or an integer array, got dtype {host.dtype}")
+    _check_range(host, n)
+    dtype = jax.dtypes.canonicalize_dtype(host.dtype)
+    # Checked values: a 64-bit NumPy array narrowed without x64 loses nothing.
+    return jnp.asarray(host.astype(dtype if _fits(dtype, n) else default_index_dtype(n)))
+
+
+def _check_range(host: np.ndarray, n: int) -> None:
+    if host.size == 0:
+        return
+    low, high = int(host.min()), int(host.max())
+    if low < 0 or high >= n:
+        bad = low if low < 0 else high
+        raise ValueError(f"index must be in [0, n) = [0, {n}), got {bad}")
+
+
+def _mix(x: jax.Array) -> jax.Array:
+    # lowbias32 (C. Wellons, "Prospecting for hash functions"): a bijection of uint32 whose
+    # every output bit depends on every input bit, for two multiplies; the low bits that
+    # the narrow halves keep are as well mixed as the high ones.
+    x = x ^ (x >> jnp.uint32(16))
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> jnp.uint32(15))
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> jnp.uint32(16))
+
+
+def round_keys(gen: Generator, n: int) -> jax.Array:
+    """The ``uint32[ROUNDS, 2]`` round keys of the permutation of ``[0, n)`` fixed by ``gen``.
+
+    >>> round_keys(Generator(0), 10).shape
+    (8, 2)
+    """
+    key = jax.random.key_data(derive_key(gen.seed, gen.offset))
+    per_n = threefry2x32(key[..., 0], key[..., 1], jnp.uint32(n >> 32), jnp.uint32(n & _MASK32))
+    rounds = jnp.arange(ROUNDS, dtype=jnp.uint32)
+    k0, k1 = (w[..., None] for w in per_n)
+    return jnp.stack(threefry2x32(k0, k1, jnp.uint32(_ROUND_TAG), rounds), axis=-1)
+
+
+def halves(n: int) -> tuple[int, int]:
+    """The network's radices ``(A, B)``: ``A = ceil(sqrt(n))``, ``B = ceil(n / A)``.
+
+    Their product covers ``n`` with fewer than ``A`` to spare, so cycle walking is rare.
+
+    >>> halves(10), halves(2**24), halves(2**24 + 1)
+    ((4, 3), (4096, 4096), (4097, 4096))
+    """
+    a = math.isqrt(n - 1) + 1 if n > 1 else 1
+    return a, -(-n // a)
+
+
+def _add_mod(u: jax.Array, f: jax.Array, modulus: int) -> jax.Array:
+    # (u + f) mod modulus for u < modulus <= 2**32, without a wider dtype: the uint32 sum
+    # may wrap once, and then (as when it passes the modulus) subtracting fixes it.
+    if modulus == 1 << 32:
+        return u + f
+    total = u + f % jnp.uint32(modulus)
+    over = (total >= jnp.uint32(modulus)) | (total < u)
+    return jnp.where(over, total - jnp.uint32(modulus), total)
+
+
+def _network(u: jax.Array, v: jax.Array, keys: jax.Array, radices: tuple[int, int]):
+    for i in range(ROUNDS):
+        f = _mix(v ^ keys[..., i, 0]) ^ keys[..., i, 1]
+        u, v = v, _add_mod(u, f, radices[i % 2])  # the halves swap radices every round
+    return u, v  # ROUNDS is even: u < A and v < B again
+
+
+def _permute(index: jax.Array, keys: jax.Array, n: int) -> jax.Array:
+    radix_a, radix_b = halves(n)
+    dtype = index.dtype
+    last = jnp.array(n - 1, dtype)  # n itself may not fit the dtype
+    signed = jnp.issubdtype(dtype, jnp.signedinteger)
+    valid = (index >= 0) & (index <= last) if signed else index <= last
+    x = jnp.where(valid, index, jnp.zeros((), dtype))
+    width_b = jnp.array(radix_b, dtype)  # B <= max(n - 1, 1) fits the dtype
+    u, v = (x // width_b).astype(jnp.uint32), (x % width_b).astype(jnp.uint32)
+    state = _network(u, v, keys, (radix_a, radix_b))
+    if radix_a * radix_b != n:  # cycle walking: only where A * B passes n
+        n_u, n_v = jnp.uint32(n // radix_b), jnp.uint32(n % radix_b)
+
+        def outside(state):
+            high, low = state
+            return (high > n_u) | ((high == n_u) & (low >= n_v))
+
+        def again(state):
+            stepped = _network(*state, keys, (radix_a, radix_b))
+            out = outside(state)
+            return tuple(jnp.where(out, s, t) for s, t in zip(stepped, state))
+
+        state = jax.lax.while_loop(lambda s: jnp.any(outside(s)), again, state)
+    high, low = state
+    position = high.astype(dtype) * width_b + low.astype(dtype)
+    # An out-of-range traced index cannot raise: its result is outside [0, n) as well.
+    invalid = jnp.array(-1 if signed else jnp.iinfo(dtype).max, dtype)
+    return jnp.where(valid, position, invalid)
+
+
+def index_shuffle(gen: Generator, index: Any, n: int) -> jax.Array:
+    """The position of each ``index`` under a pseudo-random permutation of ``[0, n)``.
+
+    The permutation is fixed by ``gen``'s ``(seed, offset)`` and ``n``, and is evaluated
+    index by index: O(1) memory whatever ``n``, eagerly or under ``jit``/``vmap``, on sharded
+    inputs, with no host round trip. Like a sampler it consumes ``gen``'s key: draw nothing
+    else from the same ``(seed, offset)``. ``gen`` is a single generator.
+
+    Args:
+      gen: the generator whose current key fixes the permutation.
+      index: an integer or an integer array of any shape, values in ``[0, n)``. Concrete
+        values outside are a ``ValueError``; a traced one cannot be checked and gives ``-1``
+        (signed dtypes) or the dtype's maximum (unsigned), never a position.
+      n: the size of the permuted range, a Python int in ``[1, 2**64)``; static under jit.
+        The index dtype must hold ``n - 1`` (``uint32`` reaches ``2**32 - 1``; larger ``n``
+        needs ``jax_enable_x64`` and 64-bit indices).
+
+    Returns: an array of ``index``'s shape and dtype (Python ints and NumPy arrays: the
+    narrowest 32- or 64-bit dtype that holds ``n - 1``).
+
+    >>> import jax.numpy as jnp
+    >>> import rngstate as rs
+    >>> g = rs.Generator(seed=0)
+    >>> p = index_shuffle(g, jnp.arange(10), 10)
+    >>> sorted(p.tolist()) == list(range(10))
+    True
+    >>> int(index_shuffle(g, 3, 10)) == int(p[3])
+    True
+    """
+    n = check_n(n)
+    if not isinstance(gen, Generator):
+        raise TypeError(f"gen must be a rngstate.Generator, got {type(gen).__name__}")
+    if gen.batch_shape:
+        raise ValueError(f"gen must be a single generator, got batch shape {gen.batch_shape}")
+    index = _as_indices(index, n)
+    return _index_shuffle(gen, index, n)
+
+
+def permute(gen: Generator, index: jax.Array, n: int) -> jax.Array:
+    """:func:`index_shuffle` without the checks, for callers that made them (traceable).
+
+    >>> int(permute(Generator(0), jnp.int32(3), 10)) == int(index_shuffle(Generator(0), 3, 10))
+    True
+    """
+    return _permute(index, round_keys(gen, n), n)
+
+
+# One dispatch eagerly (the round keys and the network); inlined under an outer jit.
+_index_shuffle = jax.jit(permute, static_argnums=2)
