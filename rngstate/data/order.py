@@ -75,18 +75,20 @@ def _check_process(batch_size: int, process_index: Any, process_count: Any) -> t
     return index, count
 
 
-def _step_array(step: Any) -> jax.Array:
+def _step_array(step: Any) -> Any:
     # The contract's rule for steps: concrete ones in [0, 2**64) exactly, traced ones of an
     # unsigned dtype (a signed loop counter could hold a negative: a silent rewind).
-    _u64.to_words(step, "step", allow_negative=False)
-    if isinstance(step, jax.core.Tracer) or isinstance(step, jax.Array):
-        if np.ndim(step):
+    if isinstance(step, jax.core.Tracer):
+        _u64.to_words(step, "step", allow_negative=False)  # its TypeError for signed dtypes
+        if step.ndim:
             raise TypeError(f"step must be a single integer, got an array of shape {step.shape}")
-        return step.astype(jnp.uint64 if step.dtype.itemsize == 8 else jnp.uint32)
+        return step
     number = _u64.to_int(step, "step", allow_negative=False)
-    if number >= 2**32 and not jax.config.jax_enable_x64:
+    if number < 2**32:
+        return np.uint32(number)  # a NumPy scalar: no device transfer of its own
+    if not jax.config.jax_enable_x64:
         raise ValueError(f"step must be below 2**32 without jax_enable_x64, got {number}")
-    return jnp.asarray(number, jnp.uint64 if number >= 2**32 else jnp.uint32)
+    return np.uint64(number)
 
 
 def batch_indices(
