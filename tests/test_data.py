@@ -172,7 +172,7 @@ def test_resuming_from_a_step_sees_the_uninterrupted_batches():
     first = rs.data.BatchIndexIterator(gen, 30, 4, num_steps=9)
     head = list(first)
     resumed = rs.data.BatchIndexIterator(gen, 30, 4, step=first.state(), num_steps=11)
-    assert all((a == b).all() for a, b in zip(whole, head + list(resumed)))
+    assert all((a == b).all() for a, b in zip(whole, head + list(resumed), strict=True))
     assert len(head) == 9 and first.state() == 9
 
 

@@ -192,7 +192,7 @@ def _permute(index: jax.Array, keys: jax.Array, n: int) -> jax.Array:
         def again(state):
             stepped = _network(*state, keys, (radix_a, radix_b))
             out = outside(state)
-            return tuple(jnp.where(out, s, t) for s, t in zip(stepped, state))
+            return tuple(jnp.where(out, s, t) for s, t in zip(stepped, state, strict=True))
 
         state = jax.lax.while_loop(lambda s: jnp.any(outside(s)), again, state)
     high, low = state
