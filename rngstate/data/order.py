@@ -41,7 +41,7 @@ def _single(gen: Any) -> Generator:
     return gen
 
 
-def _positive_int(value: Any, name: str, low: int, high: int, high_text: str) -> int:
+def positive_int(value: Any, name: str, low: int, high: int, high_text: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int in [{low}, {high_text}], got "
                         f"{type(value).__name__} {value!r}")
@@ -58,14 +58,14 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     3
     """
     n = shuffle.check_n(n)
-    batch_size = _positive_int(batch_size, "batch_size", 1, n, f"n = {n}")
+    batch_size = positive_int(batch_size, "batch_size", 1, n, f"n = {n}")
     return n // batch_size
 
 
 def _check_process(batch_size: int, process_index: Any, process_count: Any) -> tuple[int, int]:
-    count = _positive_int(process_count, "process_count", 1, batch_size, f"batch_size = "
+    count = positive_int(process_count, "process_count", 1, batch_size, f"batch_size = "
                           f"{batch_size}")
-    index = _positive_int(process_index, "process_index", 0, count - 1, f"process_count - 1 = "
+    index = positive_int(process_index, "process_index", 0, count - 1, f"process_count - 1 = "
                           f"{count - 1}")
     if batch_size % count:
         raise ValueError(
@@ -131,7 +131,7 @@ def batch_indices(
     """
     gen = _single(gen)
     n = shuffle.check_n(n)
-    batch_size = _positive_int(batch_size, "batch_size", 1, n, f"n = {n}")
+    batch_size = positive_int(batch_size, "batch_size", 1, n, f"n = {n}")
     process_index, process_count = _check_process(batch_size, process_index, process_count)
     dtype = shuffle.default_index_dtype(n)
     return _batch_indices(
@@ -198,7 +198,7 @@ class BatchIndexIterator:
                       process_count=process_count)
         self._args = (gen, n, batch_size, process_index, process_count)
         self._step = _u64.to_int(step, "step", allow_negative=False)
-        self._stop = None if num_steps is None else self._step + _positive_int(
+        self._stop = None if num_steps is None else self._step + positive_int(
             num_steps, "num_steps", 0, 2**63, "2**63")
 
     def state(self) -> int:
