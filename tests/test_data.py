@@ -31,6 +31,7 @@ def reference_shuffle(seed: int, offset: int, n: int, index: int) -> int:
     keys = [threefry_u64(per_n, (TAG << 32) | i) for i in range(8)]
     radix_a = math.isqrt(n - 1) + 1 if n > 1 else 1
     radix_b = -(-n // radix_a)
+    radix_b += radix_a % 2 and radix_b % 2  # one radix even: odd permutations too
 
     def mix(x):
         x ^= x >> 16

@@ -144,15 +144,21 @@ def round_keys(gen: Generator, n: int) -> jax.Array:
 
 
 def halves(n: int) -> tuple[int, int]:
-    """The network's radices ``(A, B)``: ``A = ceil(sqrt(n))``, ``B = ceil(n / A)``.
+    """The network's radices ``(A, B)``: ``A = ceil(sqrt(n))``, ``B = ceil(n / A)``, plus one
+    when both are odd.
 
-    Their product covers ``n`` with fewer than ``A`` to spare, so cycle walking is rare.
+    Their product covers ``n`` with at most about ``2 * sqrt(n)`` to spare, so cycle walking
+    is rare. Parity: a round adds ``F(v)`` to ``u`` modulo ``P``, for each ``v`` a rotation
+    of ``Z_P``; with ``P`` odd that is always an even permutation, so with both radices odd
+    the network would only reach even permutations (half of them), a structure a cycle
+    count finds at once. An even radix makes each round's parity a fair coin.
 
-    >>> halves(10), halves(2**24), halves(2**24 + 1)
-    ((4, 3), (4096, 4096), (4097, 4096))
+    >>> halves(10), halves(2**24), halves(2**24 + 1), halves(9)
+    ((4, 3), (4096, 4096), (4097, 4096), (3, 4))
     """
     a = math.isqrt(n - 1) + 1 if n > 1 else 1
-    return a, -(-n // a)
+    b = -(-n // a)
+    return a, b + (a & b & 1)
 
 
 def _add_mod(u: jax.Array, f: jax.Array, modulus: int) -> jax.Array:
