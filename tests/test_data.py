@@ -217,8 +217,8 @@ def test_example_generators_are_distinct_and_the_same_under_vmap():
 @pytest.mark.parametrize(
     ("call", "error", "words"),
     [
-        (lambda: index_shuffle(rs.Generator(0), 0, 0), ValueError, "n must be in [1, 2**64)"),
-        (lambda: index_shuffle(rs.Generator(0), 0, 2.0), TypeError, "n must be an int"),
+        (lambda: index_shuffle(rs.Generator(0), 0, 0), ValueError, "n must be in [1, 2**64 - 1]"),
+        (lambda: index_shuffle(rs.Generator(0), 0, 2.0), TypeError, "n must be an integer"),
         (lambda: index_shuffle(rs.Generator(0), 10, 10), ValueError, "index must be in [0, n)"),
         (lambda: index_shuffle(rs.Generator(0), [-1], 10), ValueError, "got -1"),
         (lambda: index_shuffle(rs.Generator(0), jnp.array([0.5]), 10), TypeError, "index must"),

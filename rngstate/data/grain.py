@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rngstate.data import order
+from rngstate.data import order, shuffle
 from rngstate.generator import Generator
 
 __all__ = ["Sampler"]
@@ -53,7 +53,7 @@ class Sampler:
         self.gen, self.num_records, self.batch_size = gen, int(num_records), int(batch_size)
         self._length = None
         if num_epochs is not None:
-            epochs = order.positive_int(num_epochs, "num_epochs", 1, 2**32, "2**32")
+            epochs = shuffle.bounded_int(num_epochs, "num_epochs", 1, 2**32, "2**32")
             self._length = epochs * per_epoch * self.batch_size
         self._cached: tuple[int, np.ndarray, np.ndarray] | None = None
 

@@ -33,24 +33,6 @@ def _root(gen: Generator) -> Generator:
     return Generator.from_words(key, jnp.zeros_like(key))
 
 
-def _single(gen: Any) -> Generator:
-    if not isinstance(gen, Generator):
-        raise TypeError(f"gen must be a rngstate.Generator, got {type(gen).__name__}")
-    if gen.batch_shape:
-        raise ValueError(f"gen must be a single generator, got batch shape {gen.batch_shape}")
-    return gen
-
-
-def positive_int(value: Any, name: str, low: int, high: int, high_text: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int in [{low}, {high_text}], got "
-                        f"{type(value).__name__} {value!r}")
-    number = int(value)
-    if not low <= number <= high:
-        raise ValueError(f"{name} must be in [{low}, {high_text}], got {number}")
-    return number
-
-
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Global batches in one epoch: ``n // batch_size`` (the last partial batch is dropped).
 
@@ -58,15 +40,17 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     3
     """
     n = shuffle.check_n(n)
-    batch_size = positive_int(batch_size, "batch_size", 1, n, f"n = {n}")
+    batch_size = shuffle.bounded_int(batch_size, "batch_size", 1, n, f"n = {n}")
     return n // batch_size
 
 
 def _check_process(batch_size: int, process_index: Any, process_count: Any) -> tuple[int, int]:
-    count = positive_int(process_count, "process_count", 1, batch_size, f"batch_size = "
-                          f"{batch_size}")
-    index = positive_int(process_index, "process_index", 0, count - 1, f"process_count - 1 = "
-                          f"{count - 1}")
+    count = shuffle.bounded_int(
+        process_count, "process_count", 1, batch_size, f"batch_size = {batch_size}"
+    )
+    index = shuffle.bounded_int(
+        process_index, "process_index", 0, count - 1, f"process_count - 1 = {count - 1}"
+    )
     if batch_size % count:
         raise ValueError(
             f"batch_size ({batch_size}) must be divisible by process_count ({count}): each "
@@ -129,9 +113,9 @@ def batch_indices(
     >>> bool((np.concatenate(halves) == whole).all())
     True
     """
-    gen = _single(gen)
+    gen = shuffle.single_generator(gen)
     n = shuffle.check_n(n)
-    batch_size = positive_int(batch_size, "batch_size", 1, n, f"n = {n}")
+    batch_size = shuffle.bounded_int(batch_size, "batch_size", 1, n, f"n = {n}")
     process_index, process_count = _check_process(batch_size, process_index, process_count)
     dtype = shuffle.default_index_dtype(n)
     return _batch_indices(
@@ -170,7 +154,7 @@ def example_generator(gen: Generator, example_id: Any) -> Generator:
     >>> example_generator(g, 3) == example_generator(g, 3), example_generator(g, 4).offset.tolist()
     (True, [0, 0])
     """
-    gen = _single(gen)
+    gen = shuffle.single_generator(gen)
     return _root(gen).stream(_EXAMPLE_STREAM).stream(example_id)
 
 
@@ -198,7 +182,7 @@ class BatchIndexIterator:
                       process_count=process_count)
         self._args = (gen, n, batch_size, process_index, process_count)
         self._step = _u64.to_int(step, "step", allow_negative=False)
-        self._stop = None if num_steps is None else self._step + positive_int(
+        self._stop = None if num_steps is None else self._step + shuffle.bounded_int(
             num_steps, "num_steps", 0, 2**63, "2**63")
 
     def state(self) -> int:

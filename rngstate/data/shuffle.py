@@ -51,12 +51,34 @@ def check_n(n: Any) -> int:
     >>> check_n(10)
     10
     """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int in [1, 2**64), got {type(n).__name__} {n!r}")
-    n = int(n)
-    if not 1 <= n <= MAX_N:
-        raise ValueError(f"n must be in [1, 2**64), got {n}")
-    return n
+    return bounded_int(n, "n", 1, MAX_N, "2**64 - 1")
+
+
+def bounded_int(value: Any, name: str, low: int, high: int, high_text: str) -> int:
+    """A concrete integer in ``[low, high]``: the project's integer check, then the bounds.
+
+    >>> bounded_int(0, "batch_size", 1, 8, "n = 8")
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be in [1, n = 8], got 0
+    """
+    plain = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if plain and value < 0:
+        number = int(value)  # below every bound here: reported with the bounds below
+    else:
+        number = _u64.to_int(value, name, allow_negative=False)
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be in [{low}, {high_text}], got {number}")
+    return number
+
+
+def single_generator(gen: Any) -> Generator:
+    """``gen`` if it is one (unbatched) Generator; a ``TypeError``/``ValueError`` otherwise."""
+    if not isinstance(gen, Generator):
+        raise TypeError(f"gen must be a rngstate.Generator, got {type(gen).__name__}")
+    if gen.batch_shape:
+        raise ValueError(f"gen must be a single generator, got batch shape {gen.batch_shape}")
+    return gen
 
 
 def _fits(dtype: Any, n: int) -> bool:
@@ -238,10 +260,7 @@ def index_shuffle(gen: Generator, index: Any, n: int) -> jax.Array:
     True
     """
     n = check_n(n)
-    if not isinstance(gen, Generator):
-        raise TypeError(f"gen must be a rngstate.Generator, got {type(gen).__name__}")
-    if gen.batch_shape:
-        raise ValueError(f"gen must be a single generator, got batch shape {gen.batch_shape}")
+    single_generator(gen)
     index = _as_indices(index, n)
     return _index_shuffle(gen, index, n)
 
