@@ -257,3 +257,20 @@ def test_the_pinned_golden_shuffles_are_the_documented_construction():
         for values in case["values"].values():
             expected = [reference_shuffle(seed, offset, 1000, i) for i in range(4)]
             assert values["index_shuffle_1000"] == expected
+
+
+def test_x64_batches_of_a_huge_dataset_with_a_small_step():
+    code = (
+        "import jax; jax.config.update('jax_enable_x64', True)\n"
+        "import rngstate as rs\n"
+        "b = rs.data.batch_indices(rs.Generator(2), 3, 2**40, 1)\n"
+        "print(b.dtype, *b.tolist())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    dtype, value = out.stdout.split()
+    gen = rs.Generator(2)
+    key = jax.random.key_data(gen.key()).tolist()
+    root = rs.Generator((key[0] << 32) | key[1]).stream("rngstate.data.order")
+    # Step 3 of epoch 0 (2**40 batches of one): position 3 under root.construct(0) = root.
+    assert dtype == "int64"
+    assert int(value) == reference_shuffle(root.initial_seed(), 0, 2**40, 3)

@@ -125,9 +125,11 @@ def batch_indices(
 
 def _batch_indices_impl(gen, step, n, batch_size, process_index, process_count, dtype):
     per_epoch = n // batch_size
-    wide = step.dtype if n <= 2**32 else jnp.uint64  # positions within an epoch fit
-    epoch = step // jnp.asarray(per_epoch, step.dtype)
-    within = (step % jnp.asarray(per_epoch, step.dtype)).astype(wide)
+    if n > 2**32:  # (x64 only) batches per epoch and positions may pass 32 bits
+        step = step.astype(jnp.uint64)
+    wide = step.dtype
+    epoch = step // jnp.asarray(per_epoch, wide)
+    within = step % jnp.asarray(per_epoch, wide)
     part = batch_size // process_count
     first = within * jnp.asarray(batch_size, wide) + jnp.asarray(process_index * part, wide)
     positions = (first + jnp.arange(part, dtype=wide)).astype(dtype)
