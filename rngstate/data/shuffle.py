@@ -1,23 +1,16 @@
 """``index_shuffle``: one position of a keyed pseudo-random permutation of ``[0, n)``, per index.
 
-The construction (docs/data.md says the same, with the reasons):
+The construction (docs/data.md gives the reasons):
 
-* ``m = max(bit_length(n - 1), 2)`` bits; an index is split as ``x = A * 2**b + B`` with
-  ``b = m // 2`` low bits in ``B`` and ``a = m - b`` high bits in ``A`` (``a, b <= 32``:
-  each half is one ``uint32`` word, with or without ``jax_enable_x64``).
-* Eight rounds of an alternating (unbalanced) Feistel network, FFX's "method 2" with
-  addition:  ``(A, B) -> (B, (A + F_i(B)) mod 2**a)``; the halves swap widths each round and
-  an even number of rounds brings them back. Each round is a bijection of ``[0, 2**m)``
-  whatever ``F_i`` is; addition (not xor) lets the network reach odd permutations too.
-* ``F_i(B) = mix(B xor k_i) xor k'_i``, ``mix`` a fixed two-multiply 32-bit avalanche
-  (Wellons's ``lowbias32``), ``(k_i, k'_i)`` the round keys. They are hashed once per call,
-  on scalars, by the project's Threefry-2x32-20: ``K`` = the contract key of ``gen``
-  (``threefry(seed, offset)``), ``K_n = threefry(K, [n >> 32, n & 0xffffffff])``, and
-  ``(k_i, k'_i) = threefry(K_n, [TAG, i])``: a new ``n`` gives unrelated round keys.
-* Cycle walking: an image ``>= n`` is pushed through the network again until it lands in
-  ``[0, n)``. Since ``2**m < 4n``, fewer than four passes are needed on average; it stops
-  because the walk follows the cycle of a permutation of a finite set back into ``[0, n)``.
-  For ``n`` a power of two (``n >= 4``) there is nothing to walk.
+* radices ``A = ceil(sqrt(n))``, ``B = ceil(n / A)`` (``B + 1`` when both are odd); an index
+  is ``(u, v) = divmod(x, B)``, each half one ``uint32`` word, with or without x64;
+* eight rounds of an alternating Feistel network, ``(u, v) -> (v, (u + F_i(v)) mod P_i)``
+  with ``P_i`` alternately ``A`` and ``B``; each round is a bijection whatever ``F_i`` is;
+* ``F_i(v) = mix(v xor k_i) xor k'_i``, ``mix`` Wellons's two-multiply ``lowbias32``, the
+  round keys hashed once per call by the project's Threefry-2x32-20 from the contract key
+  ``K`` of ``gen`` and ``n``: ``K_n = threefry(K, n)``, ``(k_i, k'_i) = threefry(K_n, [TAG, i])``;
+* cycle walking: an image ``>= n`` goes through the network again until it lands in
+  ``[0, n)`` (nothing to walk when ``A * B == n``).
 """
 
 from __future__ import annotations
