@@ -99,8 +99,9 @@ def batch_indices(
         traced, it must be unsigned (``step.astype(jnp.uint32)``), as for ``construct``.
       n: the number of examples, a Python int (static under jit), ``1 <= n``.
       batch_size: the global batch size, ``1 <= batch_size <= n``.
-      process_index, process_count: this process and how many share each batch;
-        ``batch_size`` must be divisible by ``process_count``.
+      process_index: this process, in ``[0, process_count)``.
+      process_count: how many processes share each batch; ``batch_size`` must be divisible
+        by it.
 
     Returns: ``batch_size // process_count`` ids in ``[0, n)``, of the narrowest dtype
     holding ``n - 1`` (``int32`` up to ``n = 2**31``).
