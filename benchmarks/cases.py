@@ -640,3 +640,6 @@ register(
         rounds={"smoke": 1, "quick": 2, "full": 9},
     )
 )
+
+# The data-order cases (rngstate.data) live in a module of their own.
+from benchmarks import data_cases  # noqa: E402,F401

@@ -7,7 +7,7 @@
 ((3, 4), Generator(seed=1099511627781, offset=1))
 """
 
-from rngstate import fast, init, ops, random
+from rngstate import data, fast, init, ops, random
 from rngstate.checkpoint import CheckpointError, load, save
 from rngstate.distributed import process_generator
 from rngstate.facade import (
@@ -38,6 +38,7 @@ __all__ = [
     "Generator",
     "derive_key",
     "random",
+    "data",
     "manual_seed",
     "seed",
     "initial_seed",

@@ -25,13 +25,20 @@ import numpy as np
 
 from rngstate import _partitionable
 
-__all__ = ["pinned_table", "current_values", "mismatches", "STABLE_FIELDS", "SAMPLER_FIELDS"]
+__all__ = [
+    "pinned_table", "current_values", "mismatches", "STABLE_FIELDS", "SAMPLER_FIELDS",
+    "DATA_FIELDS",
+]
 
 STABLE_FIELDS = ("key", "bits_u32")
 """Fields that never change: the key derivation and ``bits`` (see docs/stability.md)."""
 
 SAMPLER_FIELDS = ("uniform_f32", "normal_f32", "randint_0_100")
 """Fields built on ``jax.random`` samplers: a JAX upgrade may change them."""
+
+DATA_FIELDS = ("index_shuffle_1000", "batch_indices_1e9", "example_seed_5")
+"""Fields of ``rngstate.data``: Threefry and integer arithmetic only, so they never change
+(and do not depend on ``jax_threefry_partitionable``)."""
 
 COUNT = 4  # values pinned per sampler
 
@@ -78,6 +85,11 @@ def current_values(seed: int, offset: int, partitionable: bool | None = None) ->
             "randint_0_100": [
                 int(v) for v in rs.random.randint(gen, (COUNT,), 0, 100, jnp.int32)[0]
             ],
+            "index_shuffle_1000": [
+                int(v) for v in rs.data.index_shuffle(gen, jnp.arange(COUNT), 1000)
+            ],
+            "batch_indices_1e9": [int(v) for v in rs.data.batch_indices(gen, 3, 10**9, COUNT)],
+            "example_seed_5": _hex_words(rs.data.example_generator(gen, 5).seed),
         }
     return values
 
@@ -99,7 +111,7 @@ def mismatches(
     []
     """
     flag = jax.config.jax_threefry_partitionable if partitionable is None else partitionable
-    wanted = fields or STABLE_FIELDS + SAMPLER_FIELDS
+    wanted = fields or STABLE_FIELDS + SAMPLER_FIELDS + DATA_FIELDS
     found = []
     for case in pinned_table()["cases"]:
         pinned = {"key": case["key"], **case["values"][_flag_name(flag)]}
@@ -136,6 +148,9 @@ def table_for(cases: list[tuple[int, int]]) -> dict[str, Any]:
             "uniform_f32": "rngstate.random.uniform(gen, (4,), jnp.float32), hex bit patterns",
             "normal_f32": "rngstate.random.normal(gen, (4,), jnp.float32), hex bit patterns",
             "randint_0_100": "rngstate.random.randint(gen, (4,), 0, 100, jnp.int32)",
+            "index_shuffle_1000": "rngstate.data.index_shuffle(gen, jnp.arange(4), 1000)",
+            "batch_indices_1e9": "rngstate.data.batch_indices(gen, 3, 10**9, 4)",
+            "example_seed_5": "rngstate.data.example_generator(gen, 5).seed, hex words",
         },
         "cases": rows,
     }
