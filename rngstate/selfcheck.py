@@ -170,6 +170,30 @@ def fast_path_lines() -> list[str]:
             by_state[report[f"{op}[{dtype}]"]].append(dtype)
         states = "; ".join(f"{state}: {' '.join(ds)}" for state, ds in by_state.items() if ds)
         lines.append(f"  {op.ljust(width)}  {states}")
+    return [*lines, *check_cache_lines()]
+
+
+def check_cache_lines() -> list[str]:
+    """Where the fast path remembers its first-use verdicts, and what it holds there.
+
+    >>> check_cache_lines()[0].startswith("check cache")
+    True
+    """
+    from rngstate import _checkcache
+
+    folder = _checkcache.directory()
+    if folder is None:
+        return [f"check cache  off ({_checkcache.ENV}=off); every process checks on first use"]
+    held = _checkcache.entries()
+    current = sorted(
+        f"{e['op']}[{e['dtype']}]" + (" wide" * (e["kind"] == "wide")) for e in held if e["current"]
+    )
+    lines = [
+        f"check cache  {folder} ({_checkcache.ENV} moves it, =off turns it off): "
+        f"{len(held)} verdicts, {len(current)} for this JAX, backend, CPU and flags"
+    ]
+    if current:
+        lines.append(f"  verified, remembered: {' '.join(current)}")
     return lines
 
 
