@@ -6,14 +6,17 @@ folder for how to add one.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import importlib
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -23,6 +26,7 @@ import numpy as np
 
 import rngstate as rs
 from benchmarks.harness import Case, Contender, Target, Unavailable, register
+from benchmarks.probe import FIRST_CALL_OPS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -584,11 +588,13 @@ register(
 # -- memory and import time: each measurement in its own process ----------------------------
 
 
-def run_probe(*args: str) -> float:
-    """Run ``python -m benchmarks.probe ARGS`` in a fresh interpreter; return its figure."""
+def run_probe(*args: str, env: Mapping[str, str] | None = None) -> float:
+    """Run ``python -m benchmarks.probe ARGS`` in a fresh interpreter (``env`` added to this
+    process's environment); return its figure."""
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.probe", *args],
         cwd=REPO_ROOT,
+        env={**os.environ, **env} if env else None,
         capture_output=True,
         text=True,
         timeout=600,
@@ -640,3 +646,54 @@ register(
         rounds={"smoke": 1, "quick": 2, "full": 9},
     )
 )
+
+
+# -- cold start: the first call in a fresh process -----------------------------------------
+
+
+def _cold_start(op: str) -> Callable[[Any], Mapping[str, Contender | Unavailable]]:
+    def build(size: Any) -> Mapping[str, Contender | Unavailable]:
+        names = ("jax.random", "rngstate, warm cache", "rngstate, cold cache", "RNGSTATE_FAST=0")
+        if size is None:
+            why = "not available in smoke mode: a fresh interpreter per call"
+            return {name: Unavailable(why) for name in names}
+        warm = tempfile.mkdtemp(prefix="rngstate-bench-cache-")
+        atexit.register(shutil.rmtree, warm, True)
+        run_probe("first", "rngstate", op, env={"RNGSTATE_CACHE_DIR": warm})  # warms it
+
+        def cold() -> float:
+            with tempfile.TemporaryDirectory(prefix="rngstate-bench-cache-") as empty:
+                return run_probe("first", "rngstate", op, env={"RNGSTATE_CACHE_DIR": empty})
+
+        return dict(
+            zip(
+                names,
+                (
+                    lambda: run_probe("first", "jax", op),
+                    lambda: run_probe("first", "rngstate", op, env={"RNGSTATE_CACHE_DIR": warm}),
+                    cold,
+                    lambda: run_probe("first", "rngstate", op, env={"RNGSTATE_FAST": "0"}),
+                ),
+                strict=True,
+            )
+        )
+
+    return build
+
+
+for _op in (*FIRST_CALL_OPS, "step"):
+    what = "a jitted step (dropout + normal, 256x256)" if _op == "step" else f"{_op} (1000,)"
+    register(
+        Case(
+            name=f"cold start {_op}",
+            description=f"first call of {what} in a fresh interpreter, imports done",
+            build=_cold_start(_op),
+            # One op runs in the suite's smoke run; the others would only repeat it.
+            sizes={"smoke": _op if _op == "uniform" else None, "quick": _op, "full": _op},
+            baseline="jax.random",
+            targets={"rngstate, warm cache": Target(max_ratio=1.3)},
+            kind="value",
+            unit="s",
+            rounds={"smoke": 1, "quick": 3, "full": 7},
+        )
+    )

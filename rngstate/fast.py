@@ -306,12 +306,12 @@ def _array_probe_arguments(
 
 def _probe_calls(op: str, dtype: str, reference: Callable[..., Any]) -> list[dict[str, Any]]:
     """The calls the first-use check draws: every probe shape with Python-number parameters
-    and again with array ones (a last shape with whole-shape arrays), and each further mode
+    and again with array ones (whole-shape arrays on the 3-d shape), and each further mode
     that ``reference`` accepts on the 3-d shape (a mode it rejects is no call a user can
     make)."""
     calls = [_probe_arguments(op, dtype, shape) for shape in _PROBE_SHAPES]
-    for i, shape in enumerate(_PROBE_SHAPES):
-        arrays = _array_probe_arguments(op, dtype, shape, full=i == len(_PROBE_SHAPES) - 1)
+    for shape in _PROBE_SHAPES:
+        arrays = _array_probe_arguments(op, dtype, shape, full=len(shape) == 3)
         if arrays is not None:
             calls.append(arrays)
     for mode in _PROBE_MODES.get(op, ()):
