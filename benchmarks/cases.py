@@ -585,6 +585,158 @@ register(
 )
 
 
+# -- every sampler outside the fast path, against NumPy and PyTorch --------------------------
+
+
+def _probs(module: Any, k: int) -> Any:
+    """A fixed, uneven probability vector over ``k`` categories, in ``module``'s arrays."""
+    weights = np.arange(1, k + 1, dtype=np.float32)
+    p = weights / weights.sum()
+    if module is np:
+        return p.astype(np.float64)  # NumPy's choice checks p sums to 1 in float64
+    if getattr(module, "__name__", "") == "torch":
+        return module.from_numpy(p)
+    with jax.core.eval_context():
+        return jnp.asarray(p)
+
+
+_CATEGORIES = 1000
+# kind: {contender: draw(generator-like state, n)}, n the size of the case (10**6 in full).
+_SAMPLERS: dict[str, dict[str, Callable[..., Any]]] = {
+    "permutation": {
+        "rngstate": lambda g, n: rs.random.permutation(g, n),
+        "jax.random": lambda k, n: jax.random.permutation(k, n),
+        "numpy": lambda r, n: r.permutation(n),
+        "torch": lambda t, n: t.randperm(n),
+    },
+    "choice without replacement (n/100 of n)": {
+        "rngstate": lambda g, n: rs.random.choice(g, n, (n // 100,), replace=False),
+        "jax.random": lambda k, n: jax.random.choice(k, n, (n // 100,), replace=False),
+        "numpy": lambda r, n: r.choice(n, n // 100, replace=False),
+    },
+    "choice with p (over 1000)": {
+        "rngstate": lambda g, n: rs.random.choice(g, _CATEGORIES, (n,), p=_probs(jnp, _CATEGORIES)),
+        "jax.random": lambda k, n: jax.random.choice(
+            k, _CATEGORIES, (n,), p=_probs(jnp, _CATEGORIES)
+        ),
+        "numpy": lambda r, n: r.choice(_CATEGORIES, n, p=_probs(np, _CATEGORIES)),
+        "torch": lambda t, n: t.multinomial(_probs(t, _CATEGORIES), n, replacement=True),
+    },
+    "categorical (n/10 draws over 1000 logits)": {
+        "rngstate": lambda g, n: rs.random.categorical(
+            g, jnp.log(_probs(jnp, _CATEGORIES)), shape=(n // 10,)
+        ),
+        "jax.random": lambda k, n: jax.random.categorical(
+            k, jnp.log(_probs(jnp, _CATEGORIES)), shape=(n // 10,)
+        ),
+        "numpy": lambda r, n: r.choice(_CATEGORIES, n // 10, p=_probs(np, _CATEGORIES)),
+        "torch": lambda t, n: t.multinomial(_probs(t, _CATEGORIES), n // 10, replacement=True),
+    },
+    "gamma(2)": {
+        "rngstate": lambda g, n: rs.random.gamma(g, 2.0, (n,)),
+        "jax.random": lambda k, n: jax.random.gamma(k, 2.0, (n,)),
+        "numpy": lambda r, n: r.standard_gamma(2.0, n, dtype=np.float32),
+        "torch": lambda t, n: t.distributions.Gamma(2.0, 1.0).sample((n,)),
+    },
+    "loggamma(2)": {
+        "rngstate": lambda g, n: rs.random.loggamma(g, 2.0, (n,)),
+        "jax.random": lambda k, n: jax.random.loggamma(k, 2.0, (n,)),
+        "numpy": lambda r, n: np.log(r.standard_gamma(2.0, n, dtype=np.float32)),
+    },
+    "beta(2, 3)": {
+        "rngstate": lambda g, n: rs.random.beta(g, 2.0, 3.0, (n,)),
+        "jax.random": lambda k, n: jax.random.beta(k, 2.0, 3.0, (n,)),
+        "numpy": lambda r, n: r.beta(2.0, 3.0, n),
+        "torch": lambda t, n: t.distributions.Beta(2.0, 3.0).sample((n,)),
+    },
+    "dirichlet(ones(10)), n/10 rows": {
+        "rngstate": lambda g, n: rs.random.dirichlet(g, _ones(jnp, 10), (n // 10,)),
+        "jax.random": lambda k, n: jax.random.dirichlet(k, _ones(jnp, 10), (n // 10,)),
+        "numpy": lambda r, n: r.dirichlet(_ones(np, 10), n // 10),
+        "torch": lambda t, n: t.distributions.Dirichlet(_ones(t, 10)).sample((n // 10,)),
+    },
+    "poisson(3)": {
+        "rngstate": lambda g, n: rs.random.poisson(g, 3.0, (n,)),
+        "jax.random": lambda k, n: jax.random.poisson(k, 3.0, (n,)),
+        "numpy": lambda r, n: r.poisson(3.0, n),
+        "torch": lambda t, n: t.poisson(t.full((n,), 3.0)),
+    },
+    "binomial(10, 0.3)": {
+        "rngstate": lambda g, n: rs.random.binomial(g, 10.0, 0.3, (n,)),
+        "jax.random": lambda k, n: jax.random.binomial(k, 10.0, 0.3, (n,)),
+        "numpy": lambda r, n: r.binomial(10, 0.3, n),
+        "torch": lambda t, n: t.distributions.Binomial(10, t.tensor(0.3)).sample((n,)),
+    },
+    "t(5)": {
+        "rngstate": lambda g, n: rs.random.t(g, 5.0, (n,)),
+        "jax.random": lambda k, n: jax.random.t(k, 5.0, (n,)),
+        "numpy": lambda r, n: r.standard_t(5.0, n),
+        "torch": lambda t, n: t.distributions.StudentT(5.0).sample((n,)),
+    },
+    "chisquare(3)": {
+        "rngstate": lambda g, n: rs.random.chisquare(g, 3.0, (n,)),
+        "jax.random": lambda k, n: jax.random.chisquare(k, 3.0, (n,)),
+        "numpy": lambda r, n: r.chisquare(3.0, n),
+        "torch": lambda t, n: t.distributions.Chi2(3.0).sample((n,)),
+    },
+    "f(3, 7)": {
+        "rngstate": lambda g, n: rs.random.f(g, 3.0, 7.0, (n,)),
+        "jax.random": lambda k, n: jax.random.f(k, 3.0, 7.0, (n,)),
+        "numpy": lambda r, n: r.f(3.0, 7.0, n),
+        "torch": lambda t, n: t.distributions.FisherSnedecor(3.0, 7.0).sample((n,)),
+    },
+    "multivariate_normal (dim 10), n/10 rows": {
+        "rngstate": lambda g, n: rs.random.multivariate_normal(
+            g, jnp.zeros(10), jnp.eye(10), (n // 10,)
+        ),
+        "jax.random": lambda k, n: jax.random.multivariate_normal(
+            k, jnp.zeros(10), jnp.eye(10), (n // 10,)
+        ),
+        "numpy": lambda r, n: r.multivariate_normal(np.zeros(10), np.eye(10), n // 10),
+        "torch": lambda t, n: t.distributions.MultivariateNormal(t.zeros(10), t.eye(10)).sample(
+            (n // 10,)
+        ),
+    },
+}
+
+
+def _sampler(kind: str) -> Callable[[int], Contenders]:
+    draws = _SAMPLERS[kind]
+
+    def build(n: int) -> Contenders:
+        key = jax.random.key(0)
+        raw_jit = jax.jit(lambda k: draws["jax.random"](k, n))
+        numpy_gen = np.random.default_rng(0)
+        contenders: Contenders = {
+            "numpy": lambda: draws["numpy"](numpy_gen, n),
+            "rs.random (eager)": _threaded(draws["rngstate"], n),
+            "jit(jax.random)": lambda: raw_jit(key),
+        }
+        torch = _torch()
+        if "torch" not in draws:
+            contenders["torch (CPU)"] = Unavailable("not available: torch has no such sampler")
+        else:
+            contenders["torch (CPU)"] = (
+                torch if isinstance(torch, Unavailable) else lambda: draws["torch"](torch, n)
+            )
+        return contenders
+
+    return build
+
+
+for _kind in _SAMPLERS:
+    register(
+        Case(
+            name=f"sampler {_kind}",
+            description=f"one draw of {_kind}; rngstate's values are jax.random's",
+            build=_sampler(_kind),
+            sizes={"smoke": 2**8, "quick": 10**6, "full": 10**6},
+            baseline="numpy",
+            rounds={"smoke": 1, "quick": 3, "full": 5},
+        )
+    )
+
+
 # -- memory and import time: each measurement in its own process ----------------------------
 
 
