@@ -600,6 +600,14 @@ def _probs(module: Any, k: int) -> Any:
         return jnp.asarray(p)
 
 
+def _both(op: str, *params: float) -> dict[str, Callable[..., Any]]:
+    """The rngstate and jax.random draws of ``op(key, *params, (n,))``, the same call."""
+    return {
+        "rngstate": lambda g, n: getattr(rs.random, op)(g, *params, (n,)),
+        "jax.random": lambda k, n: getattr(jax.random, op)(k, *params, (n,)),
+    }
+
+
 _CATEGORIES = 1000
 # kind: {contender: draw(generator-like state, n)}, n the size of the case (10**6 in full).
 _SAMPLERS: dict[str, dict[str, Callable[..., Any]]] = {
@@ -633,19 +641,16 @@ _SAMPLERS: dict[str, dict[str, Callable[..., Any]]] = {
         "torch": lambda t, n: t.multinomial(_probs(t, _CATEGORIES), n // 10, replacement=True),
     },
     "gamma(2)": {
-        "rngstate": lambda g, n: rs.random.gamma(g, 2.0, (n,)),
-        "jax.random": lambda k, n: jax.random.gamma(k, 2.0, (n,)),
+        **_both("gamma", 2.0),
         "numpy": lambda r, n: r.standard_gamma(2.0, n, dtype=np.float32),
         "torch": lambda t, n: t.distributions.Gamma(2.0, 1.0).sample((n,)),
     },
     "loggamma(2)": {
-        "rngstate": lambda g, n: rs.random.loggamma(g, 2.0, (n,)),
-        "jax.random": lambda k, n: jax.random.loggamma(k, 2.0, (n,)),
+        **_both("loggamma", 2.0),
         "numpy": lambda r, n: np.log(r.standard_gamma(2.0, n, dtype=np.float32)),
     },
     "beta(2, 3)": {
-        "rngstate": lambda g, n: rs.random.beta(g, 2.0, 3.0, (n,)),
-        "jax.random": lambda k, n: jax.random.beta(k, 2.0, 3.0, (n,)),
+        **_both("beta", 2.0, 3.0),
         "numpy": lambda r, n: r.beta(2.0, 3.0, n),
         "torch": lambda t, n: t.distributions.Beta(2.0, 3.0).sample((n,)),
     },
@@ -656,32 +661,27 @@ _SAMPLERS: dict[str, dict[str, Callable[..., Any]]] = {
         "torch": lambda t, n: t.distributions.Dirichlet(_ones(t, 10)).sample((n // 10,)),
     },
     "poisson(3)": {
-        "rngstate": lambda g, n: rs.random.poisson(g, 3.0, (n,)),
-        "jax.random": lambda k, n: jax.random.poisson(k, 3.0, (n,)),
+        **_both("poisson", 3.0),
         "numpy": lambda r, n: r.poisson(3.0, n),
         "torch": lambda t, n: t.poisson(t.full((n,), 3.0)),
     },
     "binomial(10, 0.3)": {
-        "rngstate": lambda g, n: rs.random.binomial(g, 10.0, 0.3, (n,)),
-        "jax.random": lambda k, n: jax.random.binomial(k, 10.0, 0.3, (n,)),
+        **_both("binomial", 10.0, 0.3),
         "numpy": lambda r, n: r.binomial(10, 0.3, n),
         "torch": lambda t, n: t.distributions.Binomial(10, t.tensor(0.3)).sample((n,)),
     },
     "t(5)": {
-        "rngstate": lambda g, n: rs.random.t(g, 5.0, (n,)),
-        "jax.random": lambda k, n: jax.random.t(k, 5.0, (n,)),
+        **_both("t", 5.0),
         "numpy": lambda r, n: r.standard_t(5.0, n),
         "torch": lambda t, n: t.distributions.StudentT(5.0).sample((n,)),
     },
     "chisquare(3)": {
-        "rngstate": lambda g, n: rs.random.chisquare(g, 3.0, (n,)),
-        "jax.random": lambda k, n: jax.random.chisquare(k, 3.0, (n,)),
+        **_both("chisquare", 3.0),
         "numpy": lambda r, n: r.chisquare(3.0, n),
         "torch": lambda t, n: t.distributions.Chi2(3.0).sample((n,)),
     },
     "f(3, 7)": {
-        "rngstate": lambda g, n: rs.random.f(g, 3.0, 7.0, (n,)),
-        "jax.random": lambda k, n: jax.random.f(k, 3.0, 7.0, (n,)),
+        **_both("f", 3.0, 7.0),
         "numpy": lambda r, n: r.f(3.0, 7.0, n),
         "torch": lambda t, n: t.distributions.FisherSnedecor(3.0, 7.0).sample((n,)),
     },
