@@ -150,8 +150,10 @@ def environment() -> list[tuple[str, str]]:
 def fast_path_lines() -> list[str]:
     """The fast path (:mod:`rngstate.fast`): on or off, and where each covered op stands.
 
-    Each op's default dtype is verified against ``jax.random`` now (about 1 s an op on
-    a first run); its other dtypes show what this process has used so far.
+    Each op's default dtype is verified against ``jax.random`` now (seconds an op where
+    no verdict is remembered on disk, nothing where one is); its other dtypes show what
+    this process has used so far. Then where the verdicts are remembered
+    (:func:`check_cache_lines`).
 
     >>> lines = fast_path_lines()
     >>> lines[0].startswith("fast path  on") or lines[0].startswith("fast path  off")
