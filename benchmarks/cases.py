@@ -608,6 +608,17 @@ def _both(op: str, *params: float) -> dict[str, Callable[..., Any]]:
     }
 
 
+def _sort_floor(k: jax.Array, n: int) -> jax.Array:
+    """What jax.random's permutation of ``n`` cannot go under: its rounds (two for 10**6) of
+    XLA's unstable ``sort_key_val`` on 32-bit keys. The order of equal keys is the sort's
+    own, so no other sort gives its values bit for bit."""
+    rounds = int(np.ceil(3 * np.log(max(1, n)) / np.log(2**32 - 1)))  # as jax.random counts
+    x = jnp.arange(n)
+    for round_key in jax.random.split(k, rounds):
+        _, x = jax.lax.sort_key_val(jax.random.bits(round_key, (n,)), x)
+    return x
+
+
 _CATEGORIES = 1000
 # kind: {contender: draw(generator-like state, n)}, n the size of the case (10**6 in full).
 _SAMPLERS: dict[str, dict[str, Callable[..., Any]]] = {
@@ -616,6 +627,7 @@ _SAMPLERS: dict[str, dict[str, Callable[..., Any]]] = {
         "jax.random": lambda k, n: jax.random.permutation(k, n),
         "numpy": lambda r, n: r.permutation(n),
         "torch": lambda t, n: t.randperm(n),
+        "floor": _sort_floor,
     },
     "choice without replacement (n/100 of n)": {
         "rngstate": lambda g, n: rs.random.choice(g, n, (n // 100,), replace=False),
@@ -712,6 +724,9 @@ def _sampler(kind: str) -> Callable[[int], Contenders]:
             "rs.random (eager)": _threaded(draws["rngstate"], n),
             "jit(jax.random)": lambda: raw_jit(key),
         }
+        if "floor" in draws:
+            floor = jax.jit(lambda k: draws["floor"](k, n))
+            contenders["jit(floor: its sorts)"] = lambda: floor(key)
         torch = _torch()
         if "torch" not in draws:
             contenders["torch (CPU)"] = Unavailable("not available: torch has no such sampler")

@@ -117,6 +117,7 @@ TABLES = {
                 "jit(jax.random)": "jit(jax.random)",
                 "numpy": "NumPy default_rng",
                 "torch (CPU)": "PyTorch (CPU)",
+                "jit(floor: its sorts)": "jax.random's sorts alone",
             },
             "Median time of one draw, with the median per-round ratio to NumPy's and its 95% "
             "confidence interval; rngstate's values are `jax.random`'s bit for bit.",
