@@ -13,17 +13,20 @@ here. With ``jax_threefry_partitionable`` on (JAX's default), JAX's bits for a s
 row-major index (``x0 << 32 | x1`` for 64-bit words, truncated for 8 and 16 bits). Draws
 of 2**32 values or more, or of fewer than 64, use JAX's own bits (see ``_MIN_ELEMENTS``).
 
-Safety net: the first use of each (op, dtype) in a process compares the fast sampler with
-``jax.random`` bit for bit on a few thousand values in three shapes and every sampling mode;
-on a single differing bit it warns once and the op goes back to
-``jax.random`` for the rest of the process. :func:`status` reports where each stands.
+Safety net: the first use of each (op, dtype) in a process that would use the fast bits
+compares the fast sampler with ``jax.random`` bit for bit on a few thousand values in three
+shapes, with the op's parameters as Python numbers and as arrays, and every sampling mode;
+on a single differing bit it warns once and the op goes back to ``jax.random`` for the rest
+of the process. A passed check is remembered on disk (:mod:`rngstate._checkcache`), so a
+later process on the same JAX, backend, CPU and flags skips it. :func:`status` reports where
+each stands.
 ``RNGSTATE_FAST=0`` in the environment, :func:`set_enabled` or :func:`disabled` turn the
 fast path off.
 
 >>> import jax, rngstate as rs
 >>> g = rs.Generator(seed=3)
->>> x, _ = rs.random.uniform(g, (4,))          # the fast path, verified on first use
->>> bool((x == jax.random.uniform(g.key(), (4,))).all()), status()["uniform[float32]"]
+>>> x, _ = rs.random.uniform(g, (64,))         # the fast path, verified on first use
+>>> bool((x == jax.random.uniform(g.key(), (64,))).all()), status()["uniform[float32]"]
 (True, 'verified')
 """
 
