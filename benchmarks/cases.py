@@ -6,14 +6,17 @@ folder for how to add one.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import importlib
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -23,6 +26,7 @@ import numpy as np
 
 import rngstate as rs
 from benchmarks.harness import Case, Contender, Target, Unavailable, register
+from benchmarks.probe import FIRST_CALL_OPS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -581,14 +585,183 @@ register(
 )
 
 
+# -- every sampler outside the fast path, against NumPy and PyTorch --------------------------
+
+
+def _probs(module: Any, k: int) -> Any:
+    """A fixed, uneven probability vector over ``k`` categories, in ``module``'s arrays."""
+    weights = np.arange(1, k + 1, dtype=np.float32)
+    p = weights / weights.sum()
+    if module is np:
+        return p.astype(np.float64)  # NumPy's choice checks p sums to 1 in float64
+    if getattr(module, "__name__", "") == "torch":
+        return module.from_numpy(p)
+    with jax.core.eval_context():
+        return jnp.asarray(p)
+
+
+def _both(op: str, *params: float) -> dict[str, Callable[..., Any]]:
+    """The rngstate and jax.random draws of ``op(key, *params, (n,))``, the same call."""
+    return {
+        "rngstate": lambda g, n: getattr(rs.random, op)(g, *params, (n,)),
+        "jax.random": lambda k, n: getattr(jax.random, op)(k, *params, (n,)),
+    }
+
+
+def _sort_floor(k: jax.Array, n: int) -> jax.Array:
+    """What jax.random's permutation of ``n`` cannot go under: its rounds (two for 10**6) of
+    XLA's unstable ``sort_key_val`` on 32-bit keys. The order of equal keys is the sort's
+    own, so no other sort gives its values bit for bit."""
+    rounds = int(np.ceil(3 * np.log(max(1, n)) / np.log(2**32 - 1)))  # as jax.random counts
+    x = jnp.arange(n)
+    for round_key in jax.random.split(k, rounds):
+        _, x = jax.lax.sort_key_val(jax.random.bits(round_key, (n,)), x)
+    return x
+
+
+_CATEGORIES = 1000
+# kind: {contender: draw(generator-like state, n)}, n the size of the case (10**6 in full).
+_SAMPLERS: dict[str, dict[str, Callable[..., Any]]] = {
+    "permutation": {
+        "rngstate": lambda g, n: rs.random.permutation(g, n),
+        "jax.random": lambda k, n: jax.random.permutation(k, n),
+        "numpy": lambda r, n: r.permutation(n),
+        "torch": lambda t, n: t.randperm(n),
+        "floor": _sort_floor,
+    },
+    "choice without replacement (n/100 of n)": {
+        "rngstate": lambda g, n: rs.random.choice(g, n, (n // 100,), replace=False),
+        "jax.random": lambda k, n: jax.random.choice(k, n, (n // 100,), replace=False),
+        "numpy": lambda r, n: r.choice(n, n // 100, replace=False),
+    },
+    "choice with p (over 1000)": {
+        "rngstate": lambda g, n: rs.random.choice(g, _CATEGORIES, (n,), p=_probs(jnp, _CATEGORIES)),
+        "jax.random": lambda k, n: jax.random.choice(
+            k, _CATEGORIES, (n,), p=_probs(jnp, _CATEGORIES)
+        ),
+        "numpy": lambda r, n: r.choice(_CATEGORIES, n, p=_probs(np, _CATEGORIES)),
+        "torch": lambda t, n: t.multinomial(_probs(t, _CATEGORIES), n, replacement=True),
+    },
+    "categorical (n/10 draws over 1000 logits)": {
+        "rngstate": lambda g, n: rs.random.categorical(
+            g, jnp.log(_probs(jnp, _CATEGORIES)), shape=(n // 10,)
+        ),
+        "jax.random": lambda k, n: jax.random.categorical(
+            k, jnp.log(_probs(jnp, _CATEGORIES)), shape=(n // 10,)
+        ),
+        "numpy": lambda r, n: r.choice(_CATEGORIES, n // 10, p=_probs(np, _CATEGORIES)),
+        "torch": lambda t, n: t.multinomial(_probs(t, _CATEGORIES), n // 10, replacement=True),
+    },
+    "gamma(2)": {
+        **_both("gamma", 2.0),
+        "numpy": lambda r, n: r.standard_gamma(2.0, n, dtype=np.float32),
+        "torch": lambda t, n: t.distributions.Gamma(2.0, 1.0).sample((n,)),
+    },
+    "loggamma(2)": {
+        **_both("loggamma", 2.0),
+        "numpy": lambda r, n: np.log(r.standard_gamma(2.0, n, dtype=np.float32)),
+    },
+    "beta(2, 3)": {
+        **_both("beta", 2.0, 3.0),
+        "numpy": lambda r, n: r.beta(2.0, 3.0, n),
+        "torch": lambda t, n: t.distributions.Beta(2.0, 3.0).sample((n,)),
+    },
+    "dirichlet(ones(10)), n/10 rows": {
+        "rngstate": lambda g, n: rs.random.dirichlet(g, _ones(jnp, 10), (n // 10,)),
+        "jax.random": lambda k, n: jax.random.dirichlet(k, _ones(jnp, 10), (n // 10,)),
+        "numpy": lambda r, n: r.dirichlet(_ones(np, 10), n // 10),
+        "torch": lambda t, n: t.distributions.Dirichlet(_ones(t, 10)).sample((n // 10,)),
+    },
+    "poisson(3)": {
+        **_both("poisson", 3.0),
+        "numpy": lambda r, n: r.poisson(3.0, n),
+        "torch": lambda t, n: t.poisson(t.full((n,), 3.0)),
+    },
+    "binomial(10, 0.3)": {
+        **_both("binomial", 10.0, 0.3),
+        "numpy": lambda r, n: r.binomial(10, 0.3, n),
+        "torch": lambda t, n: t.distributions.Binomial(10, t.tensor(0.3)).sample((n,)),
+    },
+    "t(5)": {
+        **_both("t", 5.0),
+        "numpy": lambda r, n: r.standard_t(5.0, n),
+        "torch": lambda t, n: t.distributions.StudentT(5.0).sample((n,)),
+    },
+    "chisquare(3)": {
+        **_both("chisquare", 3.0),
+        "numpy": lambda r, n: r.chisquare(3.0, n),
+        "torch": lambda t, n: t.distributions.Chi2(3.0).sample((n,)),
+    },
+    "f(3, 7)": {
+        **_both("f", 3.0, 7.0),
+        "numpy": lambda r, n: r.f(3.0, 7.0, n),
+        "torch": lambda t, n: t.distributions.FisherSnedecor(3.0, 7.0).sample((n,)),
+    },
+    "multivariate_normal (dim 10), n/10 rows": {
+        "rngstate": lambda g, n: rs.random.multivariate_normal(
+            g, jnp.zeros(10), jnp.eye(10), (n // 10,)
+        ),
+        "jax.random": lambda k, n: jax.random.multivariate_normal(
+            k, jnp.zeros(10), jnp.eye(10), (n // 10,)
+        ),
+        "numpy": lambda r, n: r.multivariate_normal(np.zeros(10), np.eye(10), n // 10),
+        "torch": lambda t, n: t.distributions.MultivariateNormal(t.zeros(10), t.eye(10)).sample(
+            (n // 10,)
+        ),
+    },
+}
+
+
+def _sampler(kind: str) -> Callable[[int], Contenders]:
+    draws = _SAMPLERS[kind]
+
+    def build(n: int) -> Contenders:
+        key = jax.random.key(0)
+        raw_jit = jax.jit(lambda k: draws["jax.random"](k, n))
+        numpy_gen = np.random.default_rng(0)
+        contenders: Contenders = {
+            "numpy": lambda: draws["numpy"](numpy_gen, n),
+            "rs.random (eager)": _threaded(draws["rngstate"], n),
+            "jit(jax.random)": lambda: raw_jit(key),
+        }
+        if "floor" in draws:
+            floor = jax.jit(lambda k: draws["floor"](k, n))
+            contenders["jit(floor: its sorts)"] = lambda: floor(key)
+        torch = _torch()
+        if "torch" not in draws:
+            contenders["torch (CPU)"] = Unavailable("not available: torch has no such sampler")
+        else:
+            contenders["torch (CPU)"] = (
+                torch if isinstance(torch, Unavailable) else lambda: draws["torch"](torch, n)
+            )
+        return contenders
+
+    return build
+
+
+for _kind in _SAMPLERS:
+    register(
+        Case(
+            name=f"sampler {_kind}",
+            description=f"one draw of {_kind}; rngstate's values are jax.random's",
+            build=_sampler(_kind),
+            sizes={"smoke": 2**8, "quick": 10**6, "full": 10**6},
+            baseline="numpy",
+            rounds={"smoke": 1, "quick": 3, "full": 5},
+        )
+    )
+
+
 # -- memory and import time: each measurement in its own process ----------------------------
 
 
-def run_probe(*args: str) -> float:
-    """Run ``python -m benchmarks.probe ARGS`` in a fresh interpreter; return its figure."""
+def run_probe(*args: str, env: Mapping[str, str] | None = None) -> float:
+    """Run ``python -m benchmarks.probe ARGS`` in a fresh interpreter (``env`` added to this
+    process's environment); return its figure."""
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.probe", *args],
         cwd=REPO_ROOT,
+        env={**os.environ, **env} if env else None,
         capture_output=True,
         text=True,
         timeout=600,
@@ -640,6 +813,57 @@ register(
         rounds={"smoke": 1, "quick": 2, "full": 9},
     )
 )
+
+# -- cold start: the first call in a fresh process -----------------------------------------
+
+
+def _cold_start(op: str) -> Callable[[Any], Mapping[str, Contender | Unavailable]]:
+    def build(size: Any) -> Mapping[str, Contender | Unavailable]:
+        names = ("jax.random", "rngstate, warm cache", "rngstate, cold cache", "RNGSTATE_FAST=0")
+        if size is None:
+            why = "not available in smoke mode: a fresh interpreter per call"
+            return {name: Unavailable(why) for name in names}
+        warm = tempfile.mkdtemp(prefix="rngstate-bench-cache-")
+        atexit.register(shutil.rmtree, warm, True)
+        run_probe("first", "rngstate", op, env={"RNGSTATE_CACHE_DIR": warm})  # warms it
+
+        def cold() -> float:
+            with tempfile.TemporaryDirectory(prefix="rngstate-bench-cache-") as empty:
+                return run_probe("first", "rngstate", op, env={"RNGSTATE_CACHE_DIR": empty})
+
+        return dict(
+            zip(
+                names,
+                (
+                    lambda: run_probe("first", "jax", op),
+                    lambda: run_probe("first", "rngstate", op, env={"RNGSTATE_CACHE_DIR": warm}),
+                    cold,
+                    lambda: run_probe("first", "rngstate", op, env={"RNGSTATE_FAST": "0"}),
+                ),
+                strict=True,
+            )
+        )
+
+    return build
+
+
+for _op in (*FIRST_CALL_OPS, "step"):
+    what = "a jitted step (dropout + normal, 256x256)" if _op == "step" else f"{_op} (1000,)"
+    register(
+        Case(
+            name=f"cold start {_op}",
+            description=f"first call of {what} in a fresh interpreter, imports done",
+            build=_cold_start(_op),
+            # One op runs in the suite's smoke run; the others would only repeat it.
+            sizes={"smoke": _op if _op == "uniform" else None, "quick": _op, "full": _op},
+            baseline="jax.random",
+            targets={"rngstate, warm cache": Target(max_ratio=1.3)},
+            kind="value",
+            unit="s",
+            rounds={"smoke": 1, "quick": 3, "full": 7},
+        )
+    )
+
 
 # The data-order cases (rngstate.data) live in a module of their own.
 from benchmarks import data_cases  # noqa: E402,F401

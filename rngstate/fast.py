@@ -13,17 +13,20 @@ here. With ``jax_threefry_partitionable`` on (JAX's default), JAX's bits for a s
 row-major index (``x0 << 32 | x1`` for 64-bit words, truncated for 8 and 16 bits). Draws
 of 2**32 values or more, or of fewer than 64, use JAX's own bits (see ``_MIN_ELEMENTS``).
 
-Safety net: the first use of each (op, dtype) in a process compares the fast sampler with
-``jax.random`` bit for bit on a few thousand values in three shapes and every sampling mode;
-on a single differing bit it warns once and the op goes back to
-``jax.random`` for the rest of the process. :func:`status` reports where each stands.
+Safety net: the first use of each (op, dtype) in a process that would use the fast bits
+compares the fast sampler with ``jax.random`` bit for bit on a few thousand values in three
+shapes, with the op's parameters as Python numbers and as arrays, and every sampling mode;
+on a single differing bit it warns once and the op goes back to ``jax.random`` for the rest
+of the process. A passed check is remembered on disk (:mod:`rngstate._checkcache`), so a
+later process on the same JAX, backend, CPU and flags skips it. :func:`status` reports where
+each stands.
 ``RNGSTATE_FAST=0`` in the environment, :func:`set_enabled` or :func:`disabled` turn the
 fast path off.
 
 >>> import jax, rngstate as rs
 >>> g = rs.Generator(seed=3)
->>> x, _ = rs.random.uniform(g, (4,))          # the fast path, verified on first use
->>> bool((x == jax.random.uniform(g.key(), (4,))).all()), status()["uniform[float32]"]
+>>> x, _ = rs.random.uniform(g, (64,))         # the fast path, verified on first use
+>>> bool((x == jax.random.uniform(g.key(), (64,))).all()), status()["uniform[float32]"]
 (True, 'verified')
 """
 
@@ -44,6 +47,7 @@ import numpy as np
 from jax import lax
 from jax.extend.random import define_prng_impl, threefry_prng_impl
 
+from rngstate import _checkcache
 from rngstate._dropout import dropout_sampler
 from rngstate._partitionable import first_frame_outside_rngstate
 from rngstate.threefry import threefry2x32
@@ -257,9 +261,10 @@ def status() -> dict[str, str]:
 
 
 def _probe_arguments(op: str, dtype: str, shape: tuple[int, ...]) -> dict[str, Any]:
-    """A call of ``op`` in ``dtype`` and ``shape`` with non-default arguments."""
-    if op == "bernoulli":
-        return {"p": jnp.full(shape[-1:], 0.4, dtype), "shape": shape}
+    """A call of ``op`` in ``dtype`` and ``shape`` with non-default Python-number arguments
+    (compiled into the program as constants, as a user's literals are under jit)."""
+    if op == "bernoulli":  # a NumPy scalar: a constant in the program, in the dtype checked
+        return {"p": jnp.dtype(dtype).type(0.4), "shape": shape}
     if op == "dropout":
         return {"x": jnp.ones(shape, dtype), "rate": 0.3}
     if op == "randint":
@@ -271,10 +276,47 @@ def _probe_arguments(op: str, dtype: str, shape: tuple[int, ...]) -> dict[str, A
     return {"shape": shape, "dtype": dtype}
 
 
+def _array_probe_arguments(
+    op: str, dtype: str, shape: tuple[int, ...], full: bool
+) -> dict[str, Any] | None:
+    """The same call with its parameters as arrays, computed at run time (as arguments of a
+    program are): a 0-d array and an array along the last axis, or (``full``) arrays of the
+    whole shape. None for an op without such parameters.
+
+    XLA folds constant bounds before it fuses, and fuses (contracting ``a * b + c`` into one
+    rounding, or not) what it computes at run time: on jax 0.12, uniform with an array
+    ``maxval`` differed from jax.random in the last ulp where scalar bounds did not.
+    """
+    n = shape[-1]
+    edge = shape if full else (n,)
+    if op == "uniform":
+        low = jnp.linspace(-3.0, 0.5, math.prod(edge)).reshape(edge) if full else jnp.asarray(-3.0)
+        high = jnp.linspace(1.0, 50.0, math.prod(edge)).reshape(edge)
+        return {"shape": shape, "dtype": dtype, "minval": low, "maxval": high}
+    if op == "truncated_normal":
+        lower = jnp.linspace(-2.0, 0.5, math.prod(edge)).reshape(edge)
+        return {"lower": lower, "upper": jnp.asarray(1.0, dtype), "shape": shape, "dtype": dtype}
+    if op == "bernoulli":
+        p = jnp.linspace(0.0, 1.0, math.prod(edge), dtype=dtype).reshape(edge)
+        return {"p": p, "shape": shape}
+    if op == "randint":
+        high = (jnp.arange(math.prod(edge), dtype=jnp.int32) % 120 + 1).reshape(edge)
+        return {"shape": shape, "minval": jnp.asarray(-5), "maxval": high, "dtype": dtype}
+    if op == "dropout":
+        return {"x": jnp.ones(shape, dtype), "rate": jnp.asarray(0.7, jnp.float32)}
+    return None
+
+
 def _probe_calls(op: str, dtype: str, reference: Callable[..., Any]) -> list[dict[str, Any]]:
-    """The calls the first-use check draws: every probe shape, and each further mode that
-    ``reference`` accepts on the 3-d shape (a mode it rejects is no call a user can make)."""
+    """The calls the first-use check draws: every probe shape with Python-number parameters
+    and again with array ones (whole-shape arrays on the 3-d shape), and each further mode
+    that ``reference`` accepts on the 3-d shape (a mode it rejects is no call a user can
+    make)."""
     calls = [_probe_arguments(op, dtype, shape) for shape in _PROBE_SHAPES]
+    for shape in _PROBE_SHAPES:
+        arrays = _array_probe_arguments(op, dtype, shape, full=len(shape) == 3)
+        if arrays is not None:
+            calls.append(arrays)
     for mode in _PROBE_MODES.get(op, ()):
         arguments = {**_probe_arguments(op, dtype, _PROBE_SHAPES[1]), "mode": mode}
         try:
@@ -282,6 +324,9 @@ def _probe_calls(op: str, dtype: str, reference: Callable[..., Any]) -> list[dic
         except (TypeError, ValueError):
             continue  # an older jax.random without this mode
         calls.append(arguments)
+        arrays = _array_probe_arguments(op, dtype, _PROBE_SHAPES[1], full=False)
+        if arrays is not None:  # bernoulli's p as an array too
+            calls.append({**arrays, "mode": mode})
     return calls
 
 
@@ -375,8 +420,23 @@ def _checked_once(table: dict[Any, Any], key: Any, check: Callable[[], Any]) -> 
     return state
 
 
+def _remembered(kind: str, op: str, dtype: str, check: Callable[[], bool]) -> bool:
+    """``check()``, unless the cache on disk (:mod:`rngstate._checkcache`) remembers that it
+    passed for this JAX, backend, CPU and flags; a pass is remembered for the next process."""
+    if _checkcache.recall(kind, op, dtype):
+        return True
+    passed = check()
+    if passed:
+        _checkcache.remember(kind, op, dtype)
+    return passed
+
+
 def _verified(op: str, dtype: str) -> bool:
-    return _checked_once(_status, (op, dtype), lambda: _check(op, dtype)) == VERIFIED
+    def check() -> str:
+        passed = _remembered("fast", op, dtype, lambda: _check(op, dtype) == VERIFIED)
+        return VERIFIED if passed else FALLBACK
+
+    return _checked_once(_status, (op, dtype), check) == VERIFIED
 
 
 def _dtype_of(op: str, arguments: Mapping[str, Any]) -> str | None:
@@ -419,17 +479,36 @@ def select(sampler: Callable[..., Any], op: str, arguments: Mapping[str, Any]) -
     ``sampler`` itself.
 
     >>> import jax
-    >>> select(jax.random.uniform, "uniform", {"shape": (2,), "dtype": None}).__name__
+    >>> select(jax.random.uniform, "uniform", {"shape": (64,), "dtype": None}).__name__
     'fast_uniform'
+    >>> select(jax.random.uniform, "uniform", {"shape": (2,), "dtype": None}).__name__
+    'uniform'
     >>> select(jax.random.gamma, "gamma", {"a": 1.0}).__name__
     'gamma'
     """
     if not _enabled or not jax.config.jax_threefry_partitionable:
         return sampler
     dtype = _dtype_of(op, arguments)
-    if dtype is None or not _verified(op, dtype):
+    if dtype is None or not _draws_counter_mode_bits(op, arguments) or not _verified(op, dtype):
         return sampler
     return fast_sampler(sampler)
+
+
+def _draws_counter_mode_bits(op: str, arguments: Mapping[str, Any]) -> bool:
+    """Whether the fast sampler of this call would compute any of its bits here: not when
+    its size is known and outside [_MIN_ELEMENTS, _MAX_ELEMENTS) (JAX's own bits serve it),
+    so such a call pays for no first-use check it would not use."""
+    if op == "dropout":
+        shape = getattr(arguments.get("x"), "shape", None)
+    else:
+        shape = arguments.get("shape")
+        if shape is None and op == "bernoulli":
+            shape = np.shape(arguments.get("p"))
+    try:
+        size = math.prod(int(d) for d in shape)  # type: ignore[union-attr]
+    except TypeError:  # not known yet (None, traced): the fast sampler decides per draw
+        return True
+    return _MIN_ELEMENTS <= size < _MAX_ELEMENTS
 
 
 def verify(
@@ -499,7 +578,11 @@ def wide_vectors(op: str, arguments: Mapping[str, Any]) -> bool:
     dtype = _dtype_of(op, arguments)
     if dtype is None:
         return False
-    return _checked_once(_wide_status, (op, dtype), lambda: _check_wide(op, dtype))
+    return _checked_once(
+        _wide_status,
+        (op, dtype),
+        lambda: _remembered("wide", op, dtype, lambda: _check_wide(op, dtype)),
+    )
 
 
 def _check_wide(op: str, dtype: str) -> bool:

@@ -150,8 +150,10 @@ def environment() -> list[tuple[str, str]]:
 def fast_path_lines() -> list[str]:
     """The fast path (:mod:`rngstate.fast`): on or off, and where each covered op stands.
 
-    Each op's default dtype is verified against ``jax.random`` now (about 1 s an op on
-    a first run); its other dtypes show what this process has used so far.
+    Each op's default dtype is verified against ``jax.random`` now (seconds an op where
+    no verdict is remembered on disk, nothing where one is); its other dtypes show what
+    this process has used so far. Then where the verdicts are remembered
+    (:func:`check_cache_lines`).
 
     >>> lines = fast_path_lines()
     >>> lines[0].startswith("fast path  on") or lines[0].startswith("fast path  off")
@@ -170,6 +172,30 @@ def fast_path_lines() -> list[str]:
             by_state[report[f"{op}[{dtype}]"]].append(dtype)
         states = "; ".join(f"{state}: {' '.join(ds)}" for state, ds in by_state.items() if ds)
         lines.append(f"  {op.ljust(width)}  {states}")
+    return [*lines, *check_cache_lines()]
+
+
+def check_cache_lines() -> list[str]:
+    """Where the fast path remembers its first-use verdicts, and what it holds there.
+
+    >>> check_cache_lines()[0].startswith("check cache")
+    True
+    """
+    from rngstate import _checkcache
+
+    folder = _checkcache.directory()
+    if folder is None:
+        return [f"check cache  off ({_checkcache.ENV}=off); every process checks on first use"]
+    held = _checkcache.entries()
+    current = sorted(
+        f"{e['op']}[{e['dtype']}]" + (" wide" * (e["kind"] == "wide")) for e in held if e["current"]
+    )
+    lines = [
+        f"check cache  {folder} ({_checkcache.ENV} moves it, =off turns it off): "
+        f"{len(held)} verdicts, {len(current)} for this JAX, backend, CPU and flags"
+    ]
+    if current:
+        lines.append(f"  verified, remembered: {' '.join(current)}")
     return lines
 
 

@@ -7,6 +7,10 @@ import os
 # Before JAX starts. On a GPU each JAX process reserves 75% of the device's memory at its
 # first use; the suite starts JAX subprocesses while this one holds the device.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# The fast path's remembered verdicts (rngstate._checkcache) are off: the suite never writes
+# to the user's cache folder, and every first-use check runs. Tests of the cache point it at a
+# temporary folder of their own.
+os.environ["RNGSTATE_CACHE_DIR"] = "off"
 
 import jax
 import jax.numpy as jnp

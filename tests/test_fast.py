@@ -85,7 +85,9 @@ def _same_as_jax(op, *args, **kwargs):
         want = getattr(jax.random, op)(reference_key(SEED, OFFSET), *args, **kwargs)
     assert_same_bits(got, want)
     assert nxt == gen.construct(1)
-    assert uses_fast_path(lambda g: getattr(rs.random, op)(g, *args, **kwargs)[0], gen)
+    # A draw of fewer than fast._MIN_ELEMENTS values is jax.random's own call.
+    big = np.size(got) >= fast._MIN_ELEMENTS
+    assert uses_fast_path(lambda g: getattr(rs.random, op)(g, *args, **kwargs)[0], gen) == big
 
 
 NON_DEFAULT = [
@@ -280,9 +282,9 @@ def test_set_enabled_and_disabled_switch_the_path():
     gen = rs.Generator(seed=SEED, offset=OFFSET)
 
     def draw(g):
-        return g.uniform((8,))[0]
+        return g.uniform((72,))[0]
 
-    want = jax.random.uniform(reference_key(SEED, OFFSET), (8,))
+    want = jax.random.uniform(reference_key(SEED, OFFSET), (72,))
     assert uses_fast_path(draw, gen)
     with fast.disabled():
         assert not fast.is_enabled()
@@ -343,25 +345,25 @@ def test_a_mismatch_warns_once_and_falls_back_to_jax_random(monkeypatch):
     with pytest.warns(
         RuntimeWarning, match=rf"exponential\[float32\].*jax.random {jax.__version__}"
     ) as caught:
-        got, _ = gen.exponential((4, 4))
+        got, _ = gen.exponential((9, 8))
     assert {w.filename for w in caught} == {__file__}  # it points at the user's call
-    assert_same_bits(got, jax.random.exponential(reference_key(SEED, OFFSET), (4, 4)))
+    assert_same_bits(got, jax.random.exponential(reference_key(SEED, OFFSET), (9, 8)))
     assert fast.status()["exponential[float32]"] == "fallback"
     assert fast.status()["exponential[float16]"] == "untested"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no second warning
-        again, _ = jax.jit(lambda g: g.exponential((4, 4)))(gen)
+        again, _ = jax.jit(lambda g: g.exponential((9, 8)))(gen)
     assert_same_bits(again, got)
-    assert not uses_fast_path(lambda g: g.exponential((4, 4))[0], gen)
+    assert not uses_fast_path(lambda g: g.exponential((9, 8))[0], gen)
 
 
 def test_first_use_inside_jit_and_vmap_is_verified_eagerly(monkeypatch):
     monkeypatch.setattr(fast, "_status", {})
     gens = rs.Generator(seed=jnp.arange(3), offset=0)
-    values = jax.jit(jax.vmap(lambda g: g.laplace((2,))[0]))(gens)
+    values = jax.jit(jax.vmap(lambda g: g.laplace((70,))[0]))(gens)
     assert fast.status()["laplace[float32]"] == "verified"
     for i in range(3):
-        assert_same_bits(values[i], jax.random.laplace(reference_key(i, 0), (2,)))
+        assert_same_bits(values[i], jax.random.laplace(reference_key(i, 0), (70,)))
 
 
 def test_verify_reports_every_covered_pair(monkeypatch):
@@ -398,9 +400,9 @@ def test_stateful_ops_take_the_fast_path(monkeypatch):
     monkeypatch.setattr(fast, "select", spy)
     with rs.fork_rng():
         rs.manual_seed(SEED)
-        x = rs.ops.normal((4, 3))
+        x = rs.ops.normal((16, 5))
     assert chosen == ["fast_normal"]
-    assert_same_bits(x, jax.random.normal(reference_key(SEED, 0), (4, 3)))
+    assert_same_bits(x, jax.random.normal(reference_key(SEED, 0), (16, 5)))
 
 
 def test_doctor_lists_each_fast_op(monkeypatch):
@@ -409,7 +411,7 @@ def test_doctor_lists_each_fast_op(monkeypatch):
     monkeypatch.setattr(fast, "_status", {("gumbel", "float16"): "fallback"})
     lines = selfcheck.fast_path_lines()
     assert lines[0].startswith("fast path  on")
-    rows = {line.split()[0]: line for line in lines[1:]}
+    rows = {line.split()[0]: line for line in lines[1 : 1 + len(fast.COVERED)]}
     assert set(rows) == set(fast.COVERED)
     assert "verified: float32; fallback: float16; untested: bfloat16 float64" in rows["gumbel"]
     assert "verified: int32 uint32; untested: int8" in rows["randint"]
@@ -441,6 +443,75 @@ def test_first_use_check_catches_one_ulp_in_one_value(dtype):
         assert fast._check("exponential", dtype, reference=_one_ulp_off(index)) == "fallback"
     # The same check with the true reference passes: the one ulp alone made the difference.
     assert fast._check("exponential", dtype) == "verified"
+
+
+def _odd_for_array_bounds(uniform):
+    """``uniform`` as a JAX would draw it whose fast-path arithmetic differs from its own
+    only for array bounds (jax 0.12: a last-ulp difference with an array ``maxval``): one
+    value one ulp higher, on the fast path's key, when ``maxval`` is not a scalar."""
+
+    def odd(key, shape=(), dtype=float, minval=0.0, maxval=1.0):
+        values = uniform(key, shape, dtype, minval, maxval)
+        if "rsfry" not in str(key.dtype) or jnp.ndim(maxval) == 0:
+            return values
+        flat = values.reshape(-1)
+        return flat.at[5].set(jnp.nextafter(flat[5], jnp.inf)).reshape(values.shape)
+
+    return odd
+
+
+def test_first_use_check_catches_a_difference_only_for_array_bounds(monkeypatch):
+    monkeypatch.setattr(jax.random, "uniform", _odd_for_array_bounds(jax.random.uniform))
+    monkeypatch.setattr(fast, "_status", {})
+    gen = rs.Generator(seed=SEED, offset=OFFSET)
+    maxval = jnp.array([1.0, 2.0, 50.0])
+    with pytest.warns(RuntimeWarning, match=r"uniform\[float32\].*values differ"):
+        got, _ = rs.random.uniform(gen, (32, 3), jnp.float32, -3.0, maxval)
+    assert fast.status()["uniform[float32]"] == "fallback"
+    want = fast._reference("uniform")(
+        reference_key(SEED, OFFSET), (32, 3), jnp.float32, -3.0, maxval
+    )
+    assert_same_bits(got, want)  # jax.random's own values: the odd one is the fast key's
+    assert not uses_fast_path(lambda g: g.uniform((32, 3), jnp.float32, -3.0, maxval)[0], gen)
+
+
+def test_first_use_check_draws_array_parameters_of_every_op_that_takes_them():
+    for op, names in {
+        "uniform": ("minval", "maxval"),
+        "truncated_normal": ("lower",),
+        "bernoulli": ("p",),
+        "randint": ("minval", "maxval"),
+        "dropout": ("rate",),
+    }.items():
+        calls = fast._probe_calls(op, fast.COVERED[op][2], fast._reference(op))
+        for name in names:
+            kinds = {isinstance(c[name], jax.Array) for c in calls}
+            assert kinds == {True, False}, (op, name)  # constants and run-time arrays
+        ranks = {jnp.ndim(c[names[-1]]) for c in calls if isinstance(c[names[-1]], jax.Array)}
+        assert len(ranks) >= 2 or op == "dropout", (op, ranks)  # last-axis and whole-shape
+
+
+def test_a_draw_too_small_for_the_fast_bits_pays_no_first_use_check(monkeypatch):
+    checked = []
+
+    def counting(op, dtype, reference=None):
+        checked.append((op, dtype))
+        return "verified"
+
+    monkeypatch.setattr(fast, "_status", {})
+    monkeypatch.setattr(fast, "_check", counting)
+    gen = rs.Generator(seed=SEED, offset=OFFSET)
+    key = reference_key(SEED, OFFSET)
+    small, _ = gen.randint((4, 4), 0, 10)  # 16 values: JAX's own bits serve it
+    coins, _ = gen.bernoulli(jnp.full((3, 5), 0.5, jnp.bfloat16))  # its shape is p's
+    kept, _ = rs.random.dropout(gen, jnp.ones(9, jnp.float16), 0.5)
+    assert checked == []
+    assert fast.status()["randint[int32]"] == "untested"
+    assert_same_bits(small, jax.random.randint(key, (4, 4), 0, 10))
+    assert_same_bits(coins, jax.random.bernoulli(key, jnp.full((3, 5), 0.5, jnp.bfloat16)))
+    big, _ = gen.randint((5, 13), 0, 10)
+    assert checked == [("randint", "int32")]
+    assert_same_bits(big, jax.random.randint(key, (5, 13), 0, 10))
 
 
 def test_first_use_check_draws_every_probe_shape_and_mode():

@@ -66,3 +66,44 @@ def test_a_page_without_markers_is_refused(tmp_path):
     doc.write_text("# no markers\n")
     with pytest.raises(ValueError, match="markers"):
         report.write(_small_report(), str(doc))
+
+
+@pytest.mark.parametrize("table", ["cold start", "samplers"])
+def test_the_compact_tables_go_between_their_markers_on_the_page(tmp_path, table):
+    prefix = {"cold start": "cold start", "samplers": "sampler"}[table]
+    base, other = {
+        "cold start": ("jax.random", "rngstate, warm cache"),
+        "samplers": ("numpy", "rs.random (eager)"),
+    }[table]
+    small = _small_report()
+    contender = {"status": "ok", "reason": None, "q1": 1.0, "q3": 2.0, "median": 1.5}
+    small["cases"].append(
+        {
+            "name": f"{prefix} gamma(2)",
+            "unit": "s",
+            "size": 10,
+            "contenders": [
+                {**contender, "name": base, "baseline": True},
+                {**contender, "name": other, "ratio": {"median": 0.5, "ci95": [0.4, 0.6]}},
+            ],
+        }
+    )
+    results, doc = tmp_path / "r.json", tmp_path / "performance.md"
+    results.write_text(json.dumps(small))
+    _, begin, end, _ = report.TABLES[table]
+    doc.write_text(f"above\n{begin}\nstale rows\n{end}\nbelow\n")
+    assert report.main(["--table", table, "--json", str(results), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert (
+        "stale rows" not in text and text.startswith("above\n") and text.endswith(f"{end}\nbelow\n")
+    )
+    [row] = [line for line in text.splitlines() if line.startswith("| gamma(2)")]
+    assert "1.5 s" in row and "0.5x [0.4-0.6]" in row
+    assert "eager latency" not in text  # only the cases of its own family
+
+
+def test_the_page_has_the_markers_of_every_table():
+    with open(report.os.path.join(report.ROOT, "docs/performance.md")) as f:
+        text = f.read()
+    for _, begin, end, _ in report.TABLES.values():
+        assert text.find(begin) < text.find(end) and text.find(begin) >= 0
