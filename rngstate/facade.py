@@ -96,14 +96,33 @@ def _is_eager() -> bool:
 _MAIN_THREAD = threading.main_thread().ident
 _get_ident = threading.get_ident
 
+# Every lock of rngstate's process-wide state, as (module, name). A fork copies a lock held
+# by another thread (a draw in progress, the eager reuse record, the fast path's first-use
+# check) as held, and that thread does not exist in the child to release it: the child's
+# first `with lock` would wait forever.
+_PROCESS_LOCKS = (
+    ("rngstate.facade", "_lock"),
+    ("rngstate.reuse", "_lock"),
+    ("rngstate.fast", "_status_lock"),
+)
 
-def _read_main_thread() -> None:
+
+def _after_fork_in_child() -> None:
+    """A forked child's own main thread and fresh, free locks.
+
+    The state the locks guard is whole in the child: each is replaced by one assignment, so
+    a draw in progress at the fork is, in the child, a draw that never happened.
+    """
     global _MAIN_THREAD
     _MAIN_THREAD = threading.main_thread().ident
+    for module_name, name in _PROCESS_LOCKS:
+        module = sys.modules.get(module_name)  # a module not imported yet has a fresh lock
+        if module is not None:
+            setattr(module, name, threading.Lock())
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_read_main_thread)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _refusal(what: str, instead: str) -> RuntimeError:
