@@ -152,7 +152,14 @@ def _as_jax(array: Any, where: str) -> jax.Array:
             f"in this process would hold as {held} (jax_enable_x64 is off): enable it before "
             "loading (jax.config.update('jax_enable_x64', True)), or save NumPy or 32-bit arrays"
         )
-    return jnp.asarray(array)
+    return _to_device(array)
+
+
+def _to_device(array: np.ndarray) -> jax.Array:
+    """A plain copy to the default device. Not ``jnp.asarray``: for an empty array with large
+    sides (``float32[2**20, 2**20, 0]``, within the size bound) that compiles a program, and
+    XLA takes minutes to hours over it; a transfer takes milliseconds."""
+    return jax.device_put(array)
 
 
 class _Encoder:
@@ -315,11 +322,11 @@ def _build(
     makes the JAX arrays (``rngstate inspect`` keeps them as read)."""
     tag = node["t"]
     if tag == "generator":
-        seed, offset = (jnp.asarray(arrays[node[k]["ref"]]) for k in ("seed", "offset"))
+        seed, offset = (_to_device(arrays[node[k]["ref"]]) for k in ("seed", "offset"))
         return Generator.from_words(seed, offset)
     if tag == "key":
         try:
-            return jax.random.wrap_key_data(jnp.asarray(arrays[node["ref"]]), impl=node["impl"])
+            return jax.random.wrap_key_data(_to_device(arrays[node["ref"]]), impl=node["impl"])
         except Exception as exc:  # an unknown impl, or key data of the wrong shape for it
             raise SchemaError(where, f"not a {node['impl']!r} key: {exc}") from None
     if tag == "array":
