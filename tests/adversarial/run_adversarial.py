@@ -511,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     share = args.seconds / len(parts)
     # A hang must end the run with a traceback, not keep it waiting.
-    faulthandler.dump_traceback_later(args.seconds * 3 + 120, exit=True)
+    faulthandler.dump_traceback_later(args.seconds * 3 + 120, exit=True, file=sys.__stderr__)
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         runs = {
