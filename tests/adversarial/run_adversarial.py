@@ -294,8 +294,18 @@ def random_call(rng: random.Random):
     return op, (rng.choice([shape, list(shape), np.array(shape, np.int64)]),), {}
 
 
+def jitted(op: str, args: tuple, kwargs: dict, key):
+    return jax.jit(lambda k: getattr(jax.random, op)(k, *args, **kwargs))(key)
+
+
+def same(a, b) -> bool:
+    return (a.dtype == b.dtype and a.shape == b.shape
+            and np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
+
+
 def run_api(budget: float, limit: int, rng: random.Random) -> dict:
-    counts = {"calls": 0, "same values": 0, "both raised": 0, "rngstate raised, jax did not": 0,
+    counts = {"calls": 0, "same values": 0, "same as jitted jax.random, not eager": 0,
+              "both raised": 0, "rngstate raised, jax did not": 0,
               "jax raised, rngstate did not": 0, "different values": 0}
     ops = set()
     end = time.monotonic() + budget
@@ -320,10 +330,12 @@ def run_api(budget: float, limit: int, rng: random.Random) -> dict:
             continue
         if expected is None:
             counts["jax raised, rngstate did not"] += 1
-        elif (got.dtype == expected.dtype and got.shape == expected.shape
-              and np.array_equal(np.asarray(got), np.asarray(expected), equal_nan=True)
-              and after == gen.construct(1)):
+        elif same(got, expected) and after == gen.construct(1):
             counts["same values"] += 1
+        elif same(got, jitted(op, args, kwargs, gen.key())):
+            # JAX's own eager run rounds differently from its jitted one (ball: 1 ulp);
+            # rngstate's ops are jitted and equal jax.random's jitted values.
+            counts["same as jitted jax.random, not eager"] += 1
         else:
             counts["different values"] += 1
             print(f"  api: {op}{args}{kwargs}: values differ", file=sys.stderr)
