@@ -536,3 +536,42 @@ def test_a_child_forked_while_a_process_lock_is_held_gets_it_free(module, name):
         release.set()
         thread.join()
     assert status == 0
+
+
+def test_no_garbage_collection_runs_while_the_thread_list_is_read():
+    # CPython 3.11 holds its thread-list lock through sys._current_frames(); a collection
+    # there that frees a JAX array lets go of the GIL, and a second drawing thread then
+    # deadlocks the process (an adversarial run of drawing threads hung so). Draws from a
+    # thread other than the main one read the thread list on every call.
+    import gc
+    import linecache
+    import sys as system
+
+    from rngstate import facade
+
+    inside = []
+
+    def watch(phase: str, info: dict) -> None:
+        # The Python frame that started the collection: is it on the call that reads the
+        # thread list (a C call has no frame of its own)?
+        caller = system._getframe().f_back
+        text = linecache.getline(caller.f_code.co_filename, caller.f_lineno)
+        if "_current_frames()" in text:
+            inside.append((phase, caller.f_code.co_name))
+
+    def read_often() -> None:
+        for _ in range(200):
+            facade._awaited_by_a_trace()
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(watch)
+    gc.set_threshold(1, 1, 1)  # a collection on nearly every allocation
+    try:
+        worker = threading.Thread(target=read_often)
+        worker.start()
+        worker.join()
+        rs.ops.uniform(())  # and a real draw from a second thread still works
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(watch)
+    assert inside == []
