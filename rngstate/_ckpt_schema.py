@@ -10,16 +10,52 @@ the tree, which the caller turns into a ``CheckpointError`` naming the file.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
+from rngstate import _checks
+
 DIGEST = "blake2b"
 """The field holding a BLAKE2b content hash (hex, 32 bytes), from format version 2 on."""
 
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+MAX_DEPTH = 100
+"""How deeply a checkpoint's tree may nest: the nodes from the root to a leaf, both counted
+(and, apart, the levels of a tuple dict key).
+
+``save`` refuses deeper trees with a ``TypeError`` and ``load`` refuses them as corrupt:
+reading and checking a tree walks it recursively, and far past any real model's nesting a
+tree would meet Python's recursion limit instead of a clear error."""
+
+
+def too_deep(depth: int) -> str | None:
+    """The problem with a node at nesting ``depth`` (the root is 1), or None if it may be.
+
+    >>> too_deep(MAX_DEPTH) is None, too_deep(MAX_DEPTH + 1) is None
+    (True, False)
+    """
+    if depth <= MAX_DEPTH:
+        return None
+    return f"nested more than {MAX_DEPTH} levels deep (MAX_DEPTH): flatten or split the tree"
+
+
+def nan_key(key: Any) -> bool:
+    """Whether a dict key is, or holds, a float NaN: a key equal to no key, not even itself.
+
+    A dict can hold several NaN keys that all print as ``nan``, and no lookup finds one, so
+    a loaded dict could not be matched against a target: ``save`` refuses them.
+
+    >>> nan_key(float("nan")), nan_key(("a", float("nan"))), nan_key(1.5)
+    (True, True, False)
+    """
+    if type(key) is float:
+        return math.isnan(key)
+    return type(key) is tuple and any(nan_key(k) for k in key)
 
 
 class SchemaError(ValueError):
@@ -104,6 +140,7 @@ class Checker:
     def __init__(self, version: int) -> None:
         self.version = version
         self.arrays: list[tuple[str, dict[str, Any]]] = []
+        self.depth = 0
 
     def tree(self, node: Any) -> list[tuple[str, dict[str, Any]]]:
         self.node(node, "")
@@ -126,11 +163,25 @@ class Checker:
         shape = node["shape"]
         if type(shape) is not list or any(type(n) is not int or n < 0 for n in shape):
             raise SchemaError(where, f"shape must be a list of ints >= 0, got {shape!r}")
+        try:  # the samplers' own bound: past it XLA hangs or aborts building the array
+            _checks.shape(tuple(shape))
+        except ValueError as exc:
+            raise SchemaError(where, str(exc)) from None
         if hashed and (type(node[DIGEST]) is not str or not _HEX_DIGEST.fullmatch(node[DIGEST])):
             raise SchemaError(where, f"{DIGEST} must be 64 hex digits, got {node[DIGEST]!r}")
         self.arrays.append((where, node))
 
     def node(self, node: Any, where: str) -> None:
+        self.depth += 1
+        try:
+            problem = too_deep(self.depth)
+            if problem:
+                raise SchemaError(where, f"the tree is {problem}")
+            self.check(node, where)
+        finally:
+            self.depth -= 1
+
+    def check(self, node: Any, where: str) -> None:
         if type(node) is not dict or "t" not in node:
             raise SchemaError(where, "a node must be a JSON object with a type field 't'")
         tag = node["t"]
@@ -228,8 +279,11 @@ def _hex_float(text: Any, where: str) -> float:
     return value
 
 
-def plain_key(node: Any, where: str) -> Any:
+def plain_key(node: Any, where: str, depth: int = 1) -> Any:
     """The value of a dict key node: None, bool, int, float, str, or a tuple of them."""
+    problem = too_deep(depth)
+    if problem:
+        raise SchemaError(where, f"a dict key is {problem}")
     tag = node.get("t") if type(node) is dict else None
     if tag == "none":
         _fields(node, where, {"t"})
@@ -237,13 +291,16 @@ def plain_key(node: Any, where: str) -> Any:
     if tag in ("bool", "int", "str", "float"):
         _fields(node, where, {"t", "v"})
         if tag == "float":
-            return _hex_float(node["v"], where)
+            value = _hex_float(node["v"], where)
+            if math.isnan(value):
+                raise SchemaError(where, "a NaN dict key, which save() refuses")
+            return value
         return _plain(node["v"], {"bool": bool, "int": int, "str": str}[tag], where, "v")
     if tag == "tuple":
         _fields(node, where, {"t", "items"})
         if type(node["items"]) is not list:
             raise SchemaError(where, "tuple items must be a JSON list")
-        return tuple(plain_key(item, where) for item in node["items"])
+        return tuple(plain_key(item, where, depth + 1) for item in node["items"])
     raise SchemaError(where, f"a dict key must be a plain hashable value, got {node!r}")
 
 

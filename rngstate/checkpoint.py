@@ -49,9 +49,11 @@ from rngstate._ckpt_schema import (
     Checker,
     SchemaError,
     check_meta,
+    nan_key,
     plain_key,
     storable_dtype,
     stored_dtype,
+    too_deep,
 )
 from rngstate.generator import Generator
 from rngstate.pytrees import _is_generator_pair
@@ -152,12 +154,20 @@ def _as_jax(array: Any, where: str) -> jax.Array:
             f"in this process would hold as {held} (jax_enable_x64 is off): enable it before "
             "loading (jax.config.update('jax_enable_x64', True)), or save NumPy or 32-bit arrays"
         )
-    return jnp.asarray(array)
+    return _to_device(array)
+
+
+def _to_device(array: np.ndarray) -> jax.Array:
+    """A plain copy to the default device. Not ``jnp.asarray``: for an empty array with large
+    sides (``float32[2**20, 2**20, 0]``, within the size bound) that compiles a program, and
+    XLA takes minutes to hours over it; a transfer takes milliseconds."""
+    return jax.device_put(array)
 
 
 class _Encoder:
     def __init__(self) -> None:
         self.arrays: list[np.ndarray] = []
+        self.depth = 0
 
     def array(self, value: Any, where: str) -> dict[str, Any]:
         if isinstance(value, jax.core.Tracer):
@@ -181,6 +191,16 @@ class _Encoder:
         return node
 
     def node(self, value: Any, where: str) -> dict[str, Any]:
+        self.depth += 1
+        try:
+            problem = too_deep(self.depth)
+            if problem:
+                raise TypeError(f"save() cannot store the tree at {_where(where)}: {problem}")
+            return self.value(value, where)
+        finally:
+            self.depth -= 1
+
+    def value(self, value: Any, where: str) -> dict[str, Any]:
         if isinstance(value, Generator):
             return {
                 "t": "generator",
@@ -224,11 +244,20 @@ class _Encoder:
             return {"t": "dict", "items": items}
         return self.registered(value, where)
 
-    def key(self, key: Any, where: str) -> dict[str, Any]:
+    def key(self, key: Any, where: str, depth: int = 1) -> dict[str, Any]:
+        if nan_key(key):
+            raise TypeError(
+                f"save() cannot store the dict key {key!r} at {_where(where)}: a NaN equals "
+                "no key, not even another NaN, so the loaded dict could not be looked up or "
+                "matched against a target; use another key (a string such as 'nan')"
+            )
+        problem = too_deep(depth)
+        if problem:
+            raise TypeError(f"save() cannot store a dict key at {_where(where)}: {problem}")
         if key is None or type(key) in (bool, int, float, str):
-            return self.node(key, f"{where} key {key!r}")
+            return self.value(key, f"{where} key {key!r}")
         if type(key) is tuple:
-            return {"t": "tuple", "items": [self.key(k, where) for k in key]}
+            return {"t": "tuple", "items": [self.key(k, where, depth + 1) for k in key]}
         raise TypeError(
             f"save() cannot store a dict key of type {type(key).__name__} at {_where(where)}: "
             "keys are None, bool, int, float, str, or tuples of them"
@@ -296,11 +325,11 @@ def _build(
     makes the JAX arrays (``rngstate inspect`` keeps them as read)."""
     tag = node["t"]
     if tag == "generator":
-        seed, offset = (jnp.asarray(arrays[node[k]["ref"]]) for k in ("seed", "offset"))
+        seed, offset = (_to_device(arrays[node[k]["ref"]]) for k in ("seed", "offset"))
         return Generator.from_words(seed, offset)
     if tag == "key":
         try:
-            return jax.random.wrap_key_data(jnp.asarray(arrays[node["ref"]]), impl=node["impl"])
+            return jax.random.wrap_key_data(_to_device(arrays[node["ref"]]), impl=node["impl"])
         except Exception as exc:  # an unknown impl, or key data of the wrong shape for it
             raise SchemaError(where, f"not a {node['impl']!r} key: {exc}") from None
     if tag == "array":
@@ -517,35 +546,65 @@ def _fit(leaf: Any, want: Any, where: str, path: str) -> Any:
 
 
 def _scalar_fits(value: bool | int | float, dtype: np.dtype) -> bool:
-    """Whether a saved Python scalar can fill a scalar leaf of ``dtype`` (as eval_shape makes)."""
+    """Whether a saved Python scalar fills a scalar leaf of ``dtype`` (as eval_shape makes)
+    exactly: converted to ``dtype`` and back it is the same number (NaN stays NaN).
+
+    >>> _scalar_fits(16777217, np.dtype("float32")), _scalar_fits(0.5, jnp.dtype("bfloat16"))
+    (False, True)
+    """
     if dtype == np.bool_ or type(value) is bool:
         return dtype == np.bool_ and type(value) is bool
     if jnp.issubdtype(dtype, jnp.integer):
         info = jnp.iinfo(dtype)
         return type(value) is int and info.min <= value <= info.max
-    return jnp.issubdtype(dtype, jnp.inexact)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        return False
+    wide = np.complex128 if jnp.issubdtype(dtype, jnp.complexfloating) else np.float64
+    try:
+        with np.errstate(all="ignore"):  # an overflow to inf is found below, not warned
+            back = np.asarray(value, dtype=dtype).astype(wide).item()
+    except OverflowError:  # an int past float64's range
+        return False
+    return back == value or (back != back and value != value)
+
+
+def _path_key(keys: tuple) -> tuple:
+    """A key path as compared with a target's: each entry's kind and key, so a list's ``[0]``
+    is not a dict's ``[0]``, nor a key ``1`` a key ``True``."""
+    return tuple((type(entry).__name__, repr(_entry_name(entry))) for entry in keys)
 
 
 def _restore(tree: Any, target: Any, path: str) -> Any:
     tu = jax.tree_util
-    found = {tu.keystr(keys): leaf for keys, leaf in _flat(tree, ())}
+    found = {_path_key(keys): (tu.keystr(keys), leaf) for keys, leaf in _flat(tree, ())}
     wanted, treedef = tu.tree_flatten_with_path(target)
     leaves = []
     for keys, want in wanted:
         where = tu.keystr(keys)
-        if where not in found:
+        if _path_key(keys) not in found:
             raise CheckpointError(
                 f"{path}: does not match the target at {_where(where)}: the target has "
                 f"{_describe(want)} there, the checkpoint has no leaf there"
+                + _container_note(where, found)
             )
-        leaves.append(_fit(found.pop(where), want, where, path))
+        leaves.append(_fit(found.pop(_path_key(keys))[1], want, where, path))
     if found:
-        where, leaf = next(iter(found.items()))
+        where, leaf = next(iter(found.values()))
         raise CheckpointError(
             f"{path}: does not match the target at {_where(where)}: the checkpoint has "
             f"{_describe(leaf)} there, the target has no leaf there"
         )
     return tu.tree_unflatten(treedef, leaves)
+
+
+def _container_note(where: str, found: dict[tuple, tuple[str, Any]]) -> str:
+    """Why a path that reads the same on both sides did not match: other containers."""
+    if any(text == where for text, _ in found.values()):
+        return (
+            " (it has one at the same path in another kind of container: a list or tuple "
+            "index is not a dict key, nor an attribute)"
+        )
+    return ""
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -580,12 +639,22 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+def _file_name(path: Any) -> str:
+    """``path`` as text, as ``open`` takes it: a str, bytes or an ``os.PathLike``."""
+    try:
+        return os.fsdecode(path)
+    except TypeError:
+        raise TypeError(
+            f"path must be a str, bytes or os.PathLike file name, got {type(path).__name__}"
+        ) from None
+
+
 def _naming(exc: OSError, path: str) -> OSError:
     """The same error (errno, so the same subclass) with the checkpoint's path as its file."""
     return OSError(exc.errno, f"{exc.strerror or exc} (saving the checkpoint)", path)
 
 
-def save(path: str | os.PathLike[str], tree: Any) -> None:
+def save(path: str | bytes | os.PathLike, tree: Any) -> None:
     """Write ``tree`` to ``path`` atomically: after a crash it holds the old file or the new.
 
     ``tree`` is any JAX pytree whose leaves are generators (:class:`Generator`, batched
@@ -609,7 +678,7 @@ def save(path: str | os.PathLike[str], tree: Any) -> None:
     >>> load(path)
     [Generator(seed=1, offset=0), Generator(seed=2, offset=5)]
     """
-    path = os.fspath(path)
+    path = _file_name(path)
     encoder = _Encoder()
     meta = {
         "format": FORMAT_NAME,
@@ -736,10 +805,10 @@ def _as_read(array: np.ndarray, where: str) -> np.ndarray:
 
 
 def _read(
-    path: str | os.PathLike[str], to_jax: Callable = _as_jax
+    path: str | bytes | os.PathLike, to_jax: Callable = _as_jax
 ) -> tuple[Any, dict[str, Any]]:
     """The tree as read (registered nodes as :class:`_Node`) and the checked metadata."""
-    path = os.fspath(path)
+    path = _file_name(path)
     archive, meta = _open(path)
     with archive:
         try:
@@ -753,7 +822,7 @@ def _read(
     return tree, meta
 
 
-def load(path: str | os.PathLike[str], target: Any = None) -> Any:
+def load(path: str | bytes | os.PathLike, target: Any = None) -> Any:
     """Read a tree written by :func:`save`, with every generator, array and value as saved.
 
     Without ``target``, JAX arrays come back as JAX arrays (on the default device), NumPy
@@ -783,6 +852,7 @@ def load(path: str | os.PathLike[str], target: Any = None) -> Any:
     >>> load(path, target)["w"]
     Array([0., 0., 0.], dtype=float32)
     """
+    path = _file_name(path)
     tree, meta = _read(path)
     recorded, running = meta["settings"], prng_settings()
     differ = [
@@ -790,7 +860,7 @@ def load(path: str | os.PathLike[str], target: Any = None) -> Any:
     ]
     if differ:
         warnings.warn(
-            f"{os.fspath(path)} was written with {', '.join(differ)}: the generators resume "
+            f"{path} was written with {', '.join(differ)}: the generators resume "
             "at their saved seeds and offsets but will draw different values than the run "
             "that saved them",
             CheckpointSettingsWarning,
@@ -798,7 +868,7 @@ def load(path: str | os.PathLike[str], target: Any = None) -> Any:
         )
     if target is None:
         return _plain(tree)
-    return _restore(tree, target, os.fspath(path))
+    return _restore(tree, target, path)
 
 
 # -- describing a checkpoint (`rngstate inspect`) ------------------------------------------
@@ -857,7 +927,7 @@ def _describe_leaf(leaf: Any) -> dict[str, Any]:
     return {"kind": "value", "value": leaf}
 
 
-def summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+def summary(path: str | bytes | os.PathLike) -> dict[str, Any]:
     """What a checkpoint holds, as JSON-ready data: settings, versions and one entry per leaf.
 
     Generators are listed with their seed and offset as integers; arrays by dtype and shape;
@@ -870,10 +940,11 @@ def summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     >>> summary(path)["entries"]
     [{'path': "['gen']", 'kind': 'generator', 'seed': 5, 'offset': 2}]
     """
+    path = _file_name(path)
     tree, meta = _read(path, to_jax=_as_read)  # described as stored, whatever x64 is here
     running = prng_settings()
     return {
-        "path": os.fspath(path),
+        "path": path,
         "size_bytes": os.path.getsize(path),
         "format_version": meta["version"],
         "written_by": meta.get("written_by", {}),

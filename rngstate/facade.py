@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random as py_random
 import secrets
@@ -96,14 +97,34 @@ def _is_eager() -> bool:
 _MAIN_THREAD = threading.main_thread().ident
 _get_ident = threading.get_ident
 
+# Every lock of rngstate's process-wide state, as (module, name). A fork copies a lock held
+# by another thread (a draw in progress, the eager reuse record, the fast path's first-use
+# check) as held, and that thread does not exist in the child to release it: the child's
+# first `with lock` would wait forever.
+_PROCESS_LOCKS = (
+    ("rngstate.facade", "_lock"),
+    ("rngstate.facade", "_frames_lock"),
+    ("rngstate.reuse", "_lock"),
+    ("rngstate.fast", "_status_lock"),
+)
 
-def _read_main_thread() -> None:
+
+def _after_fork_in_child() -> None:
+    """A forked child's own main thread and fresh, free locks.
+
+    The state the locks guard is whole in the child: each is replaced by one assignment, so
+    a draw in progress at the fork is, in the child, a draw that never happened.
+    """
     global _MAIN_THREAD
     _MAIN_THREAD = threading.main_thread().ident
+    for module_name, name in _PROCESS_LOCKS:
+        module = sys.modules.get(module_name)  # a module not imported yet has a fresh lock
+        if module is not None:
+            setattr(module, name, threading.Lock())
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_read_main_thread)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _refusal(what: str, instead: str) -> RuntimeError:
@@ -128,7 +149,7 @@ def _awaited_by_a_trace() -> bool:
     """
     me = threading.get_ident()
     current = threading.current_thread()
-    stacks = sys._current_frames()
+    stacks = _current_frames()
     tracing = [f for ident, f in stacks.items() if ident != me and _runs_tracing_code(f)]
     if not tracing:
         return False
@@ -147,6 +168,29 @@ def _awaited_by_a_trace() -> bool:
                 return True
             frame = frame.f_back
     return False
+
+
+_frames_lock = threading.Lock()
+
+
+def _current_frames() -> dict[int, Any]:
+    """``sys._current_frames()``, one thread at a time and with the garbage collector off.
+
+    CPython (3.11) holds its thread-list lock for the whole call while making frame objects.
+    A collection started there can free a JAX array, whose destructor lets go of the GIL; a
+    second thread then takes the GIL and waits on the thread-list lock, and neither moves
+    again (an adversarial run of threads drawing from ``rngstate.ops`` hung so). With the
+    collector off nothing is freed inside the call, and the lock keeps rngstate's callers
+    from turning it back on under one another.
+    """
+    with _frames_lock:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return sys._current_frames()
+        finally:
+            if collecting:
+                gc.enable()
 
 
 def _runs_tracing_code(frame: Any) -> bool:

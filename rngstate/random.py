@@ -219,12 +219,39 @@ def _is_traced(value: Any, value_parameter: bool) -> bool:
     )
 
 
-def _is_value_parameter(param: inspect.Parameter) -> bool:
+def _annotation_kinds(param: inspect.Parameter) -> set[str]:
     annotation = param.annotation
     if not isinstance(annotation, str):
         annotation = getattr(annotation, "__name__", str(annotation))
-    kinds = {part.strip() for part in annotation.split("|")}
-    return kinds <= _VALUE_ANNOTATIONS
+    return {part.strip() for part in annotation.split("|")}
+
+
+def _is_value_parameter(param: inspect.Parameter) -> bool:
+    return _annotation_kinds(param) <= _VALUE_ANNOTATIONS
+
+
+def _is_static_int_parameter(param: inspect.Parameter) -> bool:
+    """A parameter jax.random reads as a Python int or bool (``permutation``'s ``x``,
+    ``choice``'s ``replace``, ``orthogonal``'s ``n``): not traced, and int or bool allowed."""
+    return not _is_value_parameter(param) and bool(_annotation_kinds(param) & {"int", "bool"})
+
+
+def _as_python_scalar(value: Any) -> Any:
+    """A concrete 0-d integer or bool array as the Python int or bool it holds, as jax.random
+    reads one passed where it takes a static int or bool; anything else as it is.
+
+    >>> import numpy as np
+    >>> _as_python_scalar(np.array(5)), _as_python_scalar(np.array(True)), _as_python_scalar(2.5)
+    (5, True, 2.5)
+    """
+    if (
+        isinstance(value, (np.ndarray, jax.Array))
+        and not isinstance(value, jax.core.Tracer)
+        and value.ndim == 0
+        and (value.dtype == np.bool_ or np.issubdtype(value.dtype, np.integer))
+    ):
+        return bool(value) if value.dtype == np.bool_ else int(value)
+    return value
 
 
 class _Plan:
@@ -281,6 +308,7 @@ class _Binder:
         self.positional = tuple(p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD)
         self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self.array_params = frozenset(p.name for p in params if _is_value_parameter(p))
+        self.static_ints = tuple(p.name for p in params if _is_static_int_parameter(p))
         self._value_positions = tuple(n in self.array_params for n in self.positional)
         self.fast_as = fast_as
         # The last call's (flags, args, keyword names, keyword values, plan, traced values),
@@ -460,6 +488,8 @@ def _plan(
         dynamic = plan.dynamic(args, kwargs) if plan.sources else []
     else:
         arguments = binder.bind(args, kwargs)
+        for name in binder.static_ints:  # read as jax.random reads them, before the checks
+            arguments[name] = _as_python_scalar(arguments[name])
         # Checks of the bound arguments go here: they run before anything is dispatched,
         # once per call signature (types, array shapes and dtypes, compiled-in values).
         _checks.shape_arguments(sampler, arguments)

@@ -423,6 +423,37 @@ class _Ref:
     k: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class _Join:
+    """A value after a ``cond``/``switch`` whose branches return different values: the value
+    of branch ``b`` is ``alts[b]``. A draw from it is one draw per branch, each counted as
+    sitting in that branch (``uid``, in the iterations of ``loops``), so that it collides
+    with the draws of its own branch and not with those of another (see :func:`_exclusive`).
+    """
+
+    uid: int
+    loops: tuple[int, ...]
+    alts: tuple[Any, ...]
+
+
+_MAX_ALTERNATIVES = 64  # joins of joins multiply: past this a value is left unknown
+
+
+def _alternatives(av: Any) -> list[tuple[tuple, Any]]:
+    """Each plain value a (possibly nested) join can be, with the branches that give it.
+
+    >>> _alternatives(_Join(7, (), (_Ref("a", 1), _Ref("a", 2))))
+    [(((7, 0, ()),), _Ref(base='a', k=1)), (((7, 1, ()),), _Ref(base='a', k=2))]
+    """
+    if not isinstance(av, _Join):
+        return [((), av)]
+    return [
+        (((av.uid, b, av.loops), *path), leaf)
+        for b, alt in enumerate(av.alts)
+        for path, leaf in _alternatives(alt)
+    ]
+
+
 _U64 = 2**64
 _CONST_BASE = "const"
 
@@ -435,6 +466,8 @@ def _identity(av: Any) -> tuple:
     """A hashable identity: equal identities mean equal values."""
     if isinstance(av, _Const):
         return ("c", av.key)
+    if isinstance(av, _Join):
+        return ("j", av.uid, av.loops, tuple(_identity(a) for a in av.alts))
     return ("r", av.base, av.k)
 
 
@@ -672,6 +705,13 @@ class _Analysis:
         return [self.constant(o) for o in outs]
 
     def add_offsets(self, a: Any, b: Any) -> Any:
+        for join, other, first in ((a, b, True), (b, a, False)):
+            if isinstance(join, _Join):  # each branch's value moves by the same step
+                alts = tuple(
+                    self.add_offsets(alt, other) if first else self.add_offsets(other, alt)
+                    for alt in join.alts
+                )
+                return _joined(join.uid, join.loops, alts)
         if isinstance(a, _Const) and isinstance(b, _Const):
             return _Const.of(_u64_add_const(a.value, b.value))
         step = _as_u64_step(b)
@@ -739,8 +779,9 @@ class _Analysis:
             where, op, _ = _user_site(_frames(eqn))
         if op is None:
             op = "key"
-        base, start = _offset_point(offset)
-        self.uses.append(_Use(seed, base, start, (), ctx.path, op, where))
+        for branches, alt in _alternatives(offset):  # after a cond: one use per branch
+            base, start = _offset_point(alt)
+            self.uses.append(_Use(seed, base, start, (), (*ctx.path, *branches), op, where))
 
     # -- control flow --------------------------------------------------------------------
 
@@ -750,10 +791,16 @@ class _Analysis:
         for index, branch in enumerate(eqn.params["branches"]):
             inner = dataclasses.replace(ctx, path=(*ctx.path, (uid, index, ctx.loops)))
             results.append(self.closed(branch, ins[1:], inner))
-        # An output the branches agree on is known after the cond; any other is not.
+        # An output the branches agree on is known after the cond. A generator's words that
+        # differ (one branch drew, another did not) are joined: a draw after the cond can
+        # meet a draw of any branch, and is checked against each as if in that branch.
         return [
-            outs[0] if all(o == outs[0] for o in outs) else _fresh()
-            for outs in zip(*results, strict=True)
+            outs[0]
+            if all(o == outs[0] for o in outs)
+            else _joined(uid, ctx.loops, outs)
+            if _generator_words(var.aval)
+            else _fresh()
+            for outs, var in zip(zip(*results, strict=True), eqn.outvars, strict=True)
         ]
 
     def scan(self, eqn: Any, ins: list[Any], ctx: _Context) -> list[Any]:
@@ -827,6 +874,9 @@ class _Analysis:
             """A value's identity in outer terms, or None if it changes between iterations."""
             if ident[0] == "c":
                 return ident
+            if ident[0] == "j":
+                alts = [sub_identity(i) for i in ident[3]]
+                return None if any(a is None for a in alts) else (*ident[:3], tuple(alts))
             if ident[0] == "parts":
                 parts = [sub_identity(i) for i in ident[1:]]
                 return None if any(p is None for p in parts) else ("parts", *parts)
@@ -846,7 +896,9 @@ class _Analysis:
                 return None if any(p is None for p in parts) else (*base[:head], *parts)
             return base  # a known offset
 
+        lifted: list[_Use] = []
         for use in self.uses[start:]:
+            lifted.append(use)
             seed = sub_identity(use.seed)
             if seed is None:
                 seed = ("per-iteration", renamed.setdefault(use.seed, _Token("iteration")))
@@ -860,9 +912,18 @@ class _Analysis:
                     use.base = renamed.setdefault(use.base, _Token("iteration"))
                     use.dims = ()
                     continue
-                base, k = _offset_point(init)
-                use.base, use.start = base, (use.start + k) % _U64
-                use.dims = (*use.dims, (stride, loop))
+                lifted.pop()  # a carry that entered the loop joined: one use per branch
+                for branches, alt in _alternatives(init):
+                    base, k = _offset_point(alt)
+                    lifted.append(
+                        dataclasses.replace(
+                            use,
+                            base=base,
+                            start=(use.start + k) % _U64,
+                            dims=(*use.dims, (stride, loop)),
+                            path=(*use.path, *branches),
+                        )
+                    )
             else:
                 base = sub_base(use.base)
                 if base is None:
@@ -871,6 +932,7 @@ class _Analysis:
                     continue
                 use.base = base
                 use.dims = (*use.dims, (0, loop))
+        self.uses[start:] = lifted
         return strides
 
     # -- the verdict ---------------------------------------------------------------------
@@ -902,6 +964,20 @@ class _Analysis:
         return found
 
 
+def _joined(uid: int, loops: tuple[int, ...], alts: Any) -> Any:
+    """The join of the branches' values, or an unknown one when it would hold too many."""
+    join = _Join(uid, loops, tuple(alts))
+    if len(_alternatives(join)) > _MAX_ALTERNATIVES:
+        return _fresh("offset")
+    return join
+
+
+def _generator_words(aval: Any) -> bool:
+    """Whether a value can be a generator's seed or offset: ``uint32[..., 2]``."""
+    shape = getattr(aval, "shape", None)
+    return getattr(aval, "dtype", None) == np.uint32 and bool(shape) and shape[-1] == 2
+
+
 def _is_key(aval: Any) -> bool:
     dtype = getattr(aval, "dtype", None)
     return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
@@ -929,8 +1005,9 @@ def _tokens_of(avs: list[Any]) -> set:
                 walk(e)
 
     for av in avs:
-        if isinstance(av, _Ref):
-            walk(av.base)
+        for _, alt in _alternatives(av):
+            if isinstance(alt, _Ref):
+                walk(alt.base)
     return found
 
 
@@ -1049,12 +1126,15 @@ def check_reuse(fn: Callable[..., Any]) -> Callable[..., Any]:
     consume the same ``(seed, offset)``, or one op can in two iterations of a loop. The
     message names both operations and the lines that called them. Generators passed in
     equal by value count as the same state. Two branches of one ``cond`` are alternatives,
-    not a reuse. Array arguments are traced; everything else is passed as it is.
+    not a reuse; a draw after a ``cond`` is checked against each branch's draws, from the
+    generator that branch returns. Array arguments are traced; everything else is passed
+    as it is.
 
     Cannot relate, so never reports: a generator rebuilt from arrays computed in the
     program (``Generator(seed=some_array)``, slices of a batch, a loop carry after a
-    ``while_loop``), generators equal only by value at run time, or one generator closed
-    over by a ``vmap``ped function (each element then draws the same numbers).
+    ``while_loop``), steps computed from a loop's index or ``xs`` (``construct(i % 2)``),
+    generators equal only by value at run time, or one generator closed over by a
+    ``vmap``ped function (each element then draws the same numbers).
 
     >>> import jax, rngstate as rs
     >>> @rs.check_reuse

@@ -437,3 +437,95 @@ def test_fuzzed_metadata_loads_the_original_or_is_refused(fuzz_source, tmp_path_
             assert rehash and "does not match the target" in str(exc)
             return
         assert jax.tree.structure(typed) == jax.tree.structure(fuzz_tree())
+
+
+# -- shapes past the samplers' size check, depth, NaN keys -------------------------------------
+
+
+def member_bytes(array):
+    buffer = __import__("io").BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("shape", [[2**30, 2**30, 0], [2**54, 0], [0, 2**27, 2**27]])
+def test_an_empty_array_of_a_huge_shape_is_refused_before_it_is_built(tmp_path, shape):
+    # Both hashes recomputed: a file save could have written but for its shape. Before the
+    # schema checked shapes, jnp.asarray of the first one hung in XLA's compiler.
+    rs.save(tmp_path / "e.ckpt", {"x": jnp.zeros((0,))})
+    member = member_bytes(np.empty(shape, np.float32))
+
+    def change(meta):
+        entry(meta, "x").update(shape=shape, blake2b=hashlib.blake2b(member, digest_size=32)
+                                .hexdigest())
+
+    path = edit(tmp_path / "e.ckpt", tmp_path / "huge.ckpt", change, rehash=True,
+                rename={"arrays/0.npy": "old"}, duplicate=("arrays/0.npy", member))
+    with zipfile.ZipFile(path) as archive:  # drop the renamed original member
+        members = [(n, archive.read(n)) for n in archive.namelist() if n != "old"]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    refused(path, "at ['x']", "2**53")
+
+
+def test_an_empty_array_within_the_bound_loads_at_once(tmp_path):
+    # Within the size bound, yet jnp.asarray of the first compiled for hours in XLA (an
+    # adversarial run found it): load copies arrays to the device instead.
+    tree = {"x": np.empty((2**20, 2**20, 0), np.float32), "y": jnp.zeros((2**20, 0, 2**20)),
+            "n": np.empty((0, 3), np.int8)}
+    rs.save(tmp_path / "z.ckpt", tree)
+    loaded = rs.load(tmp_path / "z.ckpt")
+    assert loaded["x"].shape == (2**20, 2**20, 0) and loaded["n"].shape == (0, 3)
+    target = {"x": jax.ShapeDtypeStruct((2**20, 2**20, 0), jnp.float32),
+              "y": jax.ShapeDtypeStruct((2**20, 0, 2**20), jnp.float32),
+              "n": jax.ShapeDtypeStruct((0, 3), jnp.int8)}
+    restored = rs.load(tmp_path / "z.ckpt", target=target)
+    assert isinstance(restored["x"], jax.Array) and restored["x"].shape == (2**20, 2**20, 0)
+    assert restored["y"].dtype == jnp.float32 and restored["n"].dtype == jnp.int8
+
+
+def nested(depth):
+    tree = [jnp.ones(1)]
+    for _ in range(depth - 1):
+        tree = [tree]
+    return tree
+
+
+def test_a_tree_nested_past_the_depth_limit_is_a_type_error(tmp_path):
+    # Before the limit, 500 levels raised RecursionError from deep inside save. Levels count
+    # the nodes on the way from the root to a leaf, the leaf included.
+    for depth in (100, 500, 5000):
+        with pytest.raises(TypeError, match=r"more than 100 levels deep \(MAX_DEPTH\)"):
+            rs.save(tmp_path / "d.ckpt", nested(depth))
+    assert not os.listdir(tmp_path)
+    rs.save(tmp_path / "d.ckpt", nested(99))  # the deepest tree save writes loads back
+    loaded = rs.load(tmp_path / "d.ckpt", target=nested(99))
+    assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(nested(99))
+
+
+def test_a_file_nested_past_the_depth_limit_is_refused(tmp_path):
+    rs.save(tmp_path / "d.ckpt", {"x": nested(98)})  # 100 levels: the most save writes
+
+    def change(meta):
+        node = meta["tree"]["items"][0][1]
+        meta["tree"]["items"][0][1] = {"t": "list", "items": [node]}
+
+    refused(edit(tmp_path / "d.ckpt", tmp_path / "deeper.ckpt", change, rehash=True),
+            "more than 100 levels deep")
+
+
+@pytest.mark.parametrize("key", [float("nan"), ("a", float("nan")), float("-nan")])
+def test_a_nan_dict_key_is_a_type_error_before_any_file_exists(tmp_path, key):
+    with pytest.raises(TypeError, match="NaN equals no key"):
+        rs.save(tmp_path / "k.ckpt", {key: jnp.ones(1), 1.5: jnp.zeros(1)})
+    assert not os.listdir(tmp_path)
+
+
+def test_a_nan_dict_key_written_by_hand_is_refused(tmp_path):
+    rs.save(tmp_path / "k.ckpt", {1.5: jnp.ones(1)})
+
+    def change(meta):
+        meta["tree"]["items"][0][0]["v"] = float("nan").hex()
+
+    refused(edit(tmp_path / "k.ckpt", tmp_path / "nan.ckpt", change, rehash=True), "NaN")

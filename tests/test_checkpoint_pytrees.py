@@ -241,3 +241,91 @@ def test_version_1_files_still_load():
     }
     same_leaves(loaded, expected)
     assert rs.checkpoint.summary(DATA / "checkpoint_v1.ckpt")["format_version"] == 1
+
+
+# -- exact scalars, container kinds, path types ----------------------------------------------
+
+
+S = jax.ShapeDtypeStruct
+
+
+@pytest.mark.parametrize(
+    "value,target",
+    [
+        (16777217, S((), jnp.float32)),
+        (1e10, S((), jnp.float16)),
+        (0.1, S((), jnp.float16)),
+        (0.1, S((), jnp.bfloat16)),
+        (0.1, np.asarray(0, jnp.bfloat16)),
+        (0.1, np.float32(0)),
+        (257, S((), jnp.bfloat16)),
+        (2**1100, S((), jnp.float32)),
+        (1e300, S((), jnp.complex64)),
+        (-(2**64), S((), jnp.float16)),
+    ],
+)
+def test_a_saved_scalar_that_would_round_is_refused(tmp_path, value, target):
+    rs.save(tmp_path / "s.ckpt", {"y": value})
+    with pytest.raises(CheckpointError, match=r"does not match the target at \['y'\]"):
+        rs.load(tmp_path / "s.ckpt", target={"y": target})
+
+
+@pytest.mark.parametrize(
+    "value,target",
+    [
+        (16777216, S((), jnp.float32)),
+        (0.5, S((), jnp.float16)),
+        (0.5, np.asarray(0, jnp.bfloat16)),
+        (-3.25, S((), jnp.bfloat16)),
+        (float("inf"), S((), jnp.float16)),
+        (float("nan"), S((), jnp.bfloat16)),
+        (-0.0, np.float16(1)),
+        (2**40, S((), jnp.float32)),
+        (0.1, S((), jnp.complex64)) if jax.config.jax_enable_x64 else (0.5, S((), jnp.complex64)),
+    ],
+)
+def test_a_saved_scalar_that_round_trips_fills_the_target(tmp_path, value, target):
+    rs.save(tmp_path / "s.ckpt", {"y": value})
+    restored = rs.load(tmp_path / "s.ckpt", target={"y": target})["y"]
+    assert restored.dtype == target.dtype and np.shape(restored) == ()
+    back = complex(restored) if jnp.issubdtype(target.dtype, jnp.complexfloating) else float(
+        np.asarray(restored, np.float64))
+    assert back == value or (back != back and value != value)
+    assert np.signbit(np.real(back)) == np.signbit(np.real(value))
+
+
+@pytest.mark.parametrize(
+    "saved,target",
+    [
+        ([jnp.ones(1)], {0: jnp.ones(1)}),
+        ({0: jnp.ones(1)}, [jnp.ones(1)]),
+        ((jnp.ones(1),), {0: jnp.ones(1)}),
+        ({1: jnp.ones(1)}, {True: jnp.ones(1)}),
+        ({"a": jnp.ones(1)}, Moments(jnp.ones(1), {})._replace(count=None, mu={"a": 1})),
+    ],
+)
+def test_paths_compare_the_kind_of_container_not_only_the_text(tmp_path, saved, target):
+    rs.save(tmp_path / "c.ckpt", saved)
+    with pytest.raises(CheckpointError, match="does not match the target"):
+        rs.load(tmp_path / "c.ckpt", target=target)
+
+
+def test_a_list_in_a_dict_position_says_the_containers_differ(tmp_path):
+    rs.save(tmp_path / "c.ckpt", {"a": [jnp.ones(1)]})
+    with pytest.raises(CheckpointError, match="another kind of container"):
+        rs.load(tmp_path / "c.ckpt", target={"a": {0: jnp.ones(1)}})
+
+
+@pytest.mark.parametrize("kind", [str, bytes, pathlib.Path, pathlib.PurePosixPath])
+def test_paths_are_str_bytes_or_path_like_as_open_takes_them(tmp_path, kind):
+    # Before, a bytes path saved fine but loading it said the good file was damaged.
+    name = kind(str(tmp_path / "p.ckpt").encode() if kind is bytes else str(tmp_path / "p.ckpt"))
+    rs.save(name, {"gen": rs.Generator(4, offset=1)})
+    assert rs.load(name)["gen"] == rs.Generator(4, offset=1)
+    assert rs.checkpoint.summary(name)["path"] == str(tmp_path / "p.ckpt")
+
+
+@pytest.mark.parametrize("call", [lambda p: rs.save(p, {}), rs.load, rs.checkpoint.summary])
+def test_a_path_of_another_type_is_a_type_error_naming_it(call):
+    with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike"):
+        call(3)

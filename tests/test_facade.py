@@ -449,3 +449,129 @@ def test_a_child_forked_from_a_thread_takes_that_thread_for_its_main_one():
     worker.join()
     assert status == [0]
     assert facade._MAIN_THREAD == threading.main_thread().ident  # the parent is unchanged
+
+
+def _fork_and_seed(deadline_s: float = 10.0) -> int:
+    """Fork; the child seeds every way a DataLoader worker does and exits. Returns the child's
+    exit status, or -1 when it had not finished by the deadline (then it is killed)."""
+    import time
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX warns that fork and threads do not mix
+        pid = os.fork()
+    if pid == 0:
+        try:
+            rs.manual_seed(5)
+            rs.set_seed(6)
+            seeded = rs.seed_worker(7, 0, 1) == rs.get_seed()
+            os._exit(0 if seeded and rs.initial_seed() == rs.get_seed() else 1)
+        finally:
+            os._exit(2)
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_threads_draw_seeds_itself_without_waiting():
+    # Before the child's locks were reset, a child forked while another thread was inside a
+    # draw (holding the facade's lock) hung at its first seeding call.
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.is_set():
+            rs.ops.uniform((2,))
+            rs.ops.normal((), seed=3)
+
+    rs.ops.uniform((2,))  # compiled before the threads start: they hold the lock longer
+    threads = [threading.Thread(target=draw) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        statuses = [_fork_and_seed() for _ in range(12)]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert statuses == [0] * 12
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize(
+    "module,name",
+    [("rngstate.facade", "_lock"), ("rngstate.reuse", "_lock"), ("rngstate.fast", "_status_lock")],
+)
+def test_a_child_forked_while_a_process_lock_is_held_gets_it_free(module, name):
+    # Deterministic: a thread holds the lock across the fork, as a draw in progress does.
+    import importlib
+
+    lock = getattr(importlib.import_module(module), name)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    try:
+        status = _fork_and_seed()
+        if module != "rngstate.facade":  # the child must also find the other locks free
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pid = os.fork()
+            if pid == 0:
+                fresh = getattr(importlib.import_module(module), name)
+                os._exit(0 if fresh.acquire(timeout=10) else 1)
+            status = status or os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    finally:
+        release.set()
+        thread.join()
+    assert status == 0
+
+
+def test_no_garbage_collection_runs_while_the_thread_list_is_read():
+    # CPython 3.11 holds its thread-list lock through sys._current_frames(); a collection
+    # there that frees a JAX array lets go of the GIL, and a second drawing thread then
+    # deadlocks the process (an adversarial run of drawing threads hung so). Draws from a
+    # thread other than the main one read the thread list on every call.
+    import gc
+    import linecache
+    import sys as system
+
+    from rngstate import facade
+
+    inside = []
+
+    def watch(phase: str, info: dict) -> None:
+        # The Python frame that started the collection: is it on the call that reads the
+        # thread list (a C call has no frame of its own)?
+        caller = system._getframe().f_back
+        text = linecache.getline(caller.f_code.co_filename, caller.f_lineno)
+        if "_current_frames()" in text:
+            inside.append((phase, caller.f_code.co_name))
+
+    def read_often() -> None:
+        for _ in range(200):
+            facade._awaited_by_a_trace()
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(watch)
+    gc.set_threshold(1, 1, 1)  # a collection on nearly every allocation
+    try:
+        worker = threading.Thread(target=read_often)
+        worker.start()
+        worker.join()
+        rs.ops.uniform(())  # and a real draw from a second thread still works
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(watch)
+    assert inside == []

@@ -314,3 +314,48 @@ def test_integer_sizes_within_the_bound_still_draw_jax_randoms_values():
     for op, args in [("permutation", (7,)), ("choice", (5, (3,))), ("ball", (3,))]:
         got, _ = getattr(rs.random, op)(g, *args)
         np.testing.assert_array_equal(got, getattr(jax.random, op)(key, *args))
+
+
+# -- concrete 0-d arrays where jax.random takes a static int or bool -----------------------------
+
+
+@pytest.mark.parametrize(
+    "op,args,kwargs",
+    [
+        ("permutation", (np.array(5),), {}),
+        ("permutation", (jnp.array(4, jnp.int16),), {}),
+        ("permutation", (np.arange(6).reshape(2, 3),), {"axis": np.array(1),
+                                                         "independent": np.array(True)}),
+        ("ball", (np.array(3),), {}),
+        ("ball", (np.uint8(2),), {"shape": (4,)}),
+        ("choice", (np.array(5), (3,)), {}),
+        ("choice", (5, (3,)), {"replace": np.array(1)}),
+        ("choice", (5, (3,)), {"replace": np.array(False)}),
+        ("choice", (jnp.arange(12.0).reshape(3, 4), (2,)), {"axis": jnp.array(1)}),
+        ("orthogonal", (np.array(3),), {}),
+        ("orthogonal", (jnp.array(4),), {"m": np.array(2, np.int64)}),
+        ("categorical", (jnp.zeros((2, 3)),), {"axis": np.array(0)}),
+    ],
+)
+def test_a_concrete_0d_array_for_a_static_int_is_read_as_jax_random_reads_it(op, args, kwargs):
+    # Before, the array was traced like a value and JAX raised ConcretizationTypeError.
+    gen = rs.Generator(11, offset=2)
+    expected = getattr(jax.random, op)(gen.key(), *args, **kwargs)
+    for values, after in (getattr(rs.random, op)(gen, *args, **kwargs),
+                          getattr(gen, op)(*args, **kwargs)):
+        assert values.dtype == expected.dtype and values.shape == expected.shape
+        np.testing.assert_array_equal(np.asarray(values), np.asarray(expected))
+        assert after == gen.construct(1)
+
+
+def test_a_0d_array_size_past_the_bound_is_refused_as_the_int_is():
+    with pytest.raises(ValueError, match="x must be at most 2\\*\\*53 elements"):
+        rs.random.permutation(rs.Generator(0), np.array(2**62, np.int64))
+
+
+def test_a_traced_0d_size_is_still_refused_by_jax_as_it_is_for_jax_random():
+    gen = rs.Generator(0)
+    with pytest.raises(jax.errors.ConcretizationTypeError):
+        jax.jit(lambda n: jax.random.permutation(gen.key(), n))(5)
+    with pytest.raises(jax.errors.ConcretizationTypeError):
+        jax.jit(lambda n: rs.random.permutation(gen, n))(5)

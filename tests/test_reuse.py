@@ -284,6 +284,92 @@ def test_cond_and_switch_branches_are_alternatives():
     no_reuse(f, G, jnp.bool_(True), jnp.int32(1))
 
 
+# -- after a cond: the branches' generators joined ----------------------------------------
+
+
+def drew_in_true_then_after(g, pred):
+    x, g2 = lax.cond(
+        pred,
+        lambda g: (g.normal(())[0], g),  # join-true
+        lambda g: g.normal(()),
+        g,
+    )
+    return x, g2.normal(())[0]  # join-after
+
+
+@pytest.mark.parametrize("gen", [G, rs.Generator(seed=jnp.uint32(3))])
+def test_a_draw_after_a_cond_meets_the_draw_of_the_branch_that_did_not_advance(gen):
+    # Before the join, the cond's differing outputs were unknown values and this passed,
+    # though at run time (pred true) both draws are the same numbers.
+    x, y = jax.jit(drew_in_true_then_after)(gen, jnp.bool_(True))
+    assert x == y  # the reuse is real
+    message = reuse_message(drew_in_true_then_after, gen, jnp.bool_(True))
+    assert_pair(message, ("normal", "join-true"), ("normal", "join-after"))
+    jitted = reuse_message(jax.jit(drew_in_true_then_after), gen, jnp.bool_(False))
+    assert_pair(jitted, ("normal", "join-true"), ("normal", "join-after"))
+
+
+def test_a_switch_joins_every_branch():
+    def f(g, i):
+        x, g2 = lax.switch(
+            i,
+            [
+                lambda g: g.normal(()),
+                lambda g: (0.0, g.construct(5)),
+                lambda g: (g.normal(())[0], g),  # switch-third
+            ],
+            g,
+        )
+        return x + g2.normal(())[0]  # switch-after
+
+    message = reuse_message(f, G, jnp.int32(0))
+    assert_pair(message, ("normal", "switch-third"), ("normal", "switch-after"))
+
+
+def test_nested_conds_join_through_both():
+    def f(g, p, q):
+        def inner(g):
+            return lax.cond(q, lambda g: (0.0, g), lambda g: g.normal(()), g)
+
+        x, g2 = lax.cond(p, inner, lambda g: g.normal(()), g)
+        y, _ = g2.normal(())  # nested-after
+        z, _ = g.construct(1).uniform(())  # nested-k
+        return x + y + z
+
+    # p and q true: inner draws nothing and returns g; false q: it draws at 0 and returns
+    # g + 1, where both later draws land.
+    message = reuse_message(f, G, jnp.bool_(True), jnp.bool_(False))
+    assert_pair(message, ("normal", "nested-after"), ("uniform", "nested-k"))
+
+
+def test_a_draw_after_a_cond_is_not_checked_against_another_branch():
+    def f(g, pred):
+        # true: draws at 0 and returns g + 1; false: draws nothing and returns g. The draw
+        # after is at 1 or at 0, and at 0 only when the true branch did not run.
+        x, g2 = lax.cond(pred, lambda g: g.normal(()), lambda g: (0.0, g), g)
+        y, g3 = g2.normal(())
+        return x + y, g3
+
+    for pred in (True, False):
+        no_reuse(f, G, jnp.bool_(pred))
+    x, _ = jax.jit(f)(G, jnp.bool_(True))
+    assert x == jax.random.normal(G.key(), ()) + jax.random.normal(G.construct(1).key(), ())
+
+
+def test_branches_advanced_by_different_steps_then_drawn_apart_pass():
+    def f(g, pred):
+        x, g2 = lax.cond(
+            pred,
+            lambda g: g.normal(()),
+            lambda g: (g.normal(())[0] + g.construct(1).normal(())[0], g.construct(2)),
+            g,
+        )
+        y, g3 = g2.normal(())
+        return x + y, g3
+
+    no_reuse(f, G, jnp.bool_(False))
+
+
 def test_cond_in_a_scan_with_an_advanced_carry():
     def f(g):
         def body(carry, i):
@@ -589,7 +675,7 @@ def test_common_mistakes_page_prints_what_it_says(capsys):
         for (kind, code), (next_kind, text) in zip(blocks, blocks[1:], strict=False)
         if (kind, next_kind) == ("python", "text")
     ]
-    assert len(pairs) == 6
+    assert len(pairs) == 7
     for code, expected in pairs:
         exec(compile(code, "example.py", "exec"), {})
         printed = capsys.readouterr().out.splitlines()
