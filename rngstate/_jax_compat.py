@@ -189,3 +189,10 @@ def backends_started() -> bool | None:
         return bool(xla_bridge.backends_are_initialized())
     except (ImportError, AttributeError):  # pragma: no cover - depends on the installed JAX
         return None
+
+
+# -- logging -------------------------------------------------------------------------------
+
+DEBUG_CALLBACK_LOGGER = "jax._src.debugging"
+"""The logger JAX reports a failed ``jax.debug.callback`` on (named after its private module;
+a filter on a logger of another name is harmless, so there is no fallback to find)."""

@@ -306,7 +306,7 @@ def _not_a_reported_reuse(record: logging.LogRecord) -> bool:
     return not isinstance(exc, GeneratorReuseError)
 
 
-logging.getLogger("jax._src.debugging").addFilter(_not_a_reported_reuse)
+logging.getLogger(_jax_compat.DEBUG_CALLBACK_LOGGER).addFilter(_not_a_reported_reuse)
 
 
 def _raise_pending(cause: BaseException | None = None) -> None:
